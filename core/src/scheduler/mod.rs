@@ -1,0 +1,1 @@
+//! Reference scheduler machine (being written).

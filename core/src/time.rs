@@ -1,0 +1,179 @@
+//! Virtual time for the sans-io core: a monotonic `Instant` the driver supplies, and
+//! RFC 3339 formatting/validation of wall-clock timestamps without reading any clock.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::ops::{Add, Sub};
+use std::time::Duration;
+
+/// A point on the driver's monotonic clock, in microseconds since an arbitrary origin
+/// (the driver's start, or the simulator's epoch). The core never reads a clock itself.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub struct Instant(pub u64);
+
+impl Instant {
+    pub const ZERO: Instant = Instant(0);
+
+    pub fn from_micros(us: u64) -> Self {
+        Instant(us)
+    }
+    pub fn from_millis(ms: u64) -> Self {
+        Instant(ms.saturating_mul(1000))
+    }
+    pub fn as_micros(self) -> u64 {
+        self.0
+    }
+    pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        Duration::from_micros(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl fmt::Debug for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:06}s", self.0 / 1_000_000, self.0 % 1_000_000)
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_add(d.as_micros().min(u64::MAX as u128) as u64))
+    }
+}
+
+impl Sub<Instant> for Instant {
+    type Output = Duration;
+    fn sub(self, rhs: Instant) -> Duration {
+        self.saturating_duration_since(rhs)
+    }
+}
+
+/// Maps the monotonic clock onto wall time: `wall(now) = epoch_unix_micros + now`.
+/// The driver measures the epoch once at start; the simulator picks a fixed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WallClock {
+    pub epoch_unix_micros: u64,
+}
+
+impl WallClock {
+    pub fn new(epoch_unix_micros: u64) -> Self {
+        WallClock { epoch_unix_micros }
+    }
+    /// RFC 3339 UTC with an explicit `+00:00` offset and microseconds, as the scheduler sends.
+    pub fn rfc3339(&self, now: Instant) -> String {
+        format_rfc3339_micros(self.epoch_unix_micros.saturating_add(now.0))
+    }
+}
+
+/// Formats unix microseconds as `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`.
+pub fn format_rfc3339_micros(unix_micros: u64) -> String {
+    let secs = unix_micros / 1_000_000;
+    let micros = unix_micros % 1_000_000;
+    let days = (secs / 86_400) as i64;
+    let sod = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+00:00",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    )
+}
+
+/// Howard Hinnant's days-since-epoch → civil date conversion (proleptic Gregorian).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Checks that `s` is an RFC 3339 date-time **with** a UTC offset (`Z` or `±hh:mm`), the
+/// form the scheduler's `AwareDatetime` accepts. Returns the reason when it is not.
+pub fn validate_rfc3339_aware(s: &str) -> Result<(), &'static str> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r.clone()).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    if b.len() < 20 {
+        return Err("too short for an RFC 3339 date-time with offset");
+    }
+    if !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)) {
+        return Err("date part must be YYYY-MM-DD");
+    }
+    if !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') {
+        return Err("date and time must be separated by 'T'");
+    }
+    if !(digits(11..13) && b[13] == b':' && digits(14..16) && b[16] == b':' && digits(17..19)) {
+        return Err("time part must be HH:MM:SS");
+    }
+    let num = |r: std::ops::Range<usize>| -> u32 { s[r].parse().unwrap_or(99) };
+    if !(1..=12).contains(&num(5..7)) || !(1..=31).contains(&num(8..10)) {
+        return Err("month or day out of range");
+    }
+    if num(11..13) > 23 || num(14..16) > 59 || num(17..19) > 60 {
+        return Err("hour, minute or second out of range");
+    }
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return Err("fraction of a second needs digits");
+        }
+    }
+    match &b[i..] {
+        [b'Z'] | [b'z'] => Ok(()),
+        [b'+' | b'-', h1, h2, b':', m1, m2] if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) => Ok(()),
+        [] => Err("a UTC offset (Z or +hh:mm) is required"),
+        _ => Err("offset must be Z or +hh:mm"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(format_rfc3339_micros(0), "1970-01-01T00:00:00.000000+00:00");
+        // 2025-11-03T13:15:50.123456Z
+        assert_eq!(format_rfc3339_micros(1_762_175_750_123_456), "2025-11-03T13:15:50.123456+00:00");
+        // leap day
+        assert_eq!(format_rfc3339_micros(951_782_400_000_000), "2000-02-29T00:00:00.000000+00:00");
+    }
+
+    #[test]
+    fn formatted_timestamps_validate() {
+        for us in [0u64, 1, 1_762_175_750_123_456, 4_102_444_799_999_999] {
+            assert_eq!(validate_rfc3339_aware(&format_rfc3339_micros(us)), Ok(()));
+        }
+    }
+
+    #[test]
+    fn validation_rejects_naive_and_garbage() {
+        assert!(validate_rfc3339_aware("2025-11-03T13:15:50+00:00").is_ok());
+        assert!(validate_rfc3339_aware("2025-11-03T13:15:50Z").is_ok());
+        assert!(validate_rfc3339_aware("2025-11-03T13:15:50.5-07:30").is_ok());
+        assert!(validate_rfc3339_aware("2025-11-03T13:15:50").is_err());
+        assert!(validate_rfc3339_aware("2025-11-03T13:15:50.123456").is_err());
+        assert!(validate_rfc3339_aware("2025-13-03T13:15:50Z").is_err());
+        assert!(validate_rfc3339_aware("not a time at all, really").is_err());
+        assert!(validate_rfc3339_aware("2025-11-03T13:15:50.+00:00").is_err());
+    }
+
+    #[test]
+    fn instant_arithmetic_saturates() {
+        let a = Instant::from_millis(5);
+        assert_eq!(a + Duration::from_millis(1), Instant::from_millis(6));
+        assert_eq!(Instant::ZERO - a, Duration::ZERO);
+        assert_eq!(Instant(u64::MAX) + Duration::from_secs(1), Instant(u64::MAX));
+    }
+}

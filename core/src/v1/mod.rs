@@ -1,0 +1,14 @@
+//! The AstraFlow control-plane dialect "v1" (scheduler commit c4bf80a): envelope and payload
+//! types, the strict codec, and the builder for outbound envelopes. Everything specific to
+//! this dialect's wire lives here; task, package and concurrency logic do not depend on it
+//! beyond the payload types they exchange.
+
+pub mod codec;
+pub mod envelope;
+pub mod payloads;
+pub mod types;
+
+pub use codec::{decode, DecodeError, DecodeErrorKind, Inbound, Recovered};
+pub use envelope::{AckField, Envelope, Role, Sender};
+pub use payloads::*;
+pub use types::FrameType;
