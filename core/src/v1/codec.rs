@@ -377,7 +377,7 @@ mod tests {
         let e = decode(&t, DEFAULT_MAX_FRAME_BYTES).unwrap_err();
         match &e.kind {
             DecodeErrorKind::Payload { field, reason, .. } => {
-                assert_eq!(field, "constraints");
+                assert_eq!(field, "constraints.x");
                 assert!(reason.contains("unknown field `x`"), "{reason}");
             }
             k => panic!("{k:?}"),
