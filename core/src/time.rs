@@ -37,7 +37,10 @@ impl fmt::Debug for Instant {
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_add(d.as_micros().min(u64::MAX as u128) as u64))
+        Instant(
+            self.0
+                .saturating_add(d.as_micros().min(u64::MAX as u128) as u64),
+        )
     }
 }
 
@@ -98,7 +101,10 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// form the scheduler's `AwareDatetime` accepts. Returns the reason when it is not.
 pub fn validate_rfc3339_aware(s: &str) -> Result<(), &'static str> {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r.clone()).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r.clone())
+            .is_some_and(|x| x.iter().all(u8::is_ascii_digit))
+    };
     if b.len() < 20 {
         return Err("too short for an RFC 3339 date-time with offset");
     }
@@ -131,7 +137,11 @@ pub fn validate_rfc3339_aware(s: &str) -> Result<(), &'static str> {
     }
     match &b[i..] {
         [b'Z'] | [b'z'] => Ok(()),
-        [b'+' | b'-', h1, h2, b':', m1, m2] if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) => Ok(()),
+        [b'+' | b'-', h1, h2, b':', m1, m2]
+            if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) =>
+        {
+            Ok(())
+        }
         [] => Err("a UTC offset (Z or +hh:mm) is required"),
         _ => Err("offset must be Z or +hh:mm"),
     }
@@ -145,9 +155,15 @@ mod tests {
     fn formats_known_instants() {
         assert_eq!(format_rfc3339_micros(0), "1970-01-01T00:00:00.000000+00:00");
         // 2025-11-03T13:15:50.123456Z
-        assert_eq!(format_rfc3339_micros(1_762_175_750_123_456), "2025-11-03T13:15:50.123456+00:00");
+        assert_eq!(
+            format_rfc3339_micros(1_762_175_750_123_456),
+            "2025-11-03T13:15:50.123456+00:00"
+        );
         // leap day
-        assert_eq!(format_rfc3339_micros(951_782_400_000_000), "2000-02-29T00:00:00.000000+00:00");
+        assert_eq!(
+            format_rfc3339_micros(951_782_400_000_000),
+            "2000-02-29T00:00:00.000000+00:00"
+        );
     }
 
     #[test]
@@ -174,6 +190,9 @@ mod tests {
         let a = Instant::from_millis(5);
         assert_eq!(a + Duration::from_millis(1), Instant::from_millis(6));
         assert_eq!(Instant::ZERO - a, Duration::ZERO);
-        assert_eq!(Instant(u64::MAX) + Duration::from_secs(1), Instant(u64::MAX));
+        assert_eq!(
+            Instant(u64::MAX) + Duration::from_secs(1),
+            Instant(u64::MAX)
+        );
     }
 }

@@ -85,7 +85,11 @@ pub enum DecodeErrorKind {
     #[error("envelope field `{field}` {reason}")]
     Envelope { field: String, reason: String },
     #[error("`{frame_type}` payload field `{field}` {reason}")]
-    Payload { frame_type: String, field: String, reason: String },
+    Payload {
+        frame_type: String,
+        field: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,7 +103,9 @@ impl DecodeError {
     /// A short machine-friendly field name for logs and error details.
     pub fn field(&self) -> Option<&str> {
         match &self.kind {
-            DecodeErrorKind::Envelope { field, .. } | DecodeErrorKind::Payload { field, .. } => Some(field),
+            DecodeErrorKind::Envelope { field, .. } | DecodeErrorKind::Payload { field, .. } => {
+                Some(field)
+            }
             _ => None,
         }
     }
@@ -109,7 +115,10 @@ impl DecodeError {
 pub fn decode(text: &str, max_len: usize) -> Result<Inbound, DecodeError> {
     if text.len() > max_len {
         return Err(DecodeError {
-            kind: DecodeErrorKind::TooLarge { len: text.len(), max: max_len },
+            kind: DecodeErrorKind::TooLarge {
+                len: text.len(),
+                max: max_len,
+            },
             recovered: recover_from_text(text),
         });
     }
@@ -124,23 +133,45 @@ pub fn decode(text: &str, max_len: usize) -> Result<Inbound, DecodeError> {
         }
     };
     let Value::Object(obj) = value else {
-        return Err(DecodeError { kind: DecodeErrorKind::NotObject, recovered: Recovered::default() });
+        return Err(DecodeError {
+            kind: DecodeErrorKind::NotObject,
+            recovered: Recovered::default(),
+        });
     };
     let recovered = recover_from_object(&obj);
-    let fail = |kind| DecodeError { kind, recovered: recovered.clone() };
+    let fail = |kind| DecodeError {
+        kind,
+        recovered: recovered.clone(),
+    };
 
     let mut env: Envelope = serde_path_to_error::deserialize(Value::Object(obj)).map_err(|e| {
-        fail(DecodeErrorKind::Envelope { field: path_or(&e, "envelope"), reason: serde_reason(e.inner()) })
+        fail(DecodeErrorKind::Envelope {
+            field: path_or(&e, "envelope"),
+            reason: serde_reason(e.inner()),
+        })
     })?;
-    validate_envelope(&env).map_err(|v| fail(DecodeErrorKind::Envelope { field: v.field, reason: v.reason }))?;
+    validate_envelope(&env).map_err(|v| {
+        fail(DecodeErrorKind::Envelope {
+            field: v.field,
+            reason: v.reason,
+        })
+    })?;
 
     let Some(ft) = FrameType::parse(&env.kind) else {
         let kind = env.kind.clone();
-        return Ok(Inbound { env, body: Body::Unknown(kind) });
+        return Ok(Inbound {
+            env,
+            body: Body::Unknown(kind),
+        });
     };
     let payload = std::mem::take(&mut env.payload);
-    let body = type_payload(ft, payload)
-        .map_err(|v| fail(DecodeErrorKind::Payload { frame_type: ft.to_string(), field: v.field, reason: v.reason }))?;
+    let body = type_payload(ft, payload).map_err(|v| {
+        fail(DecodeErrorKind::Payload {
+            frame_type: ft.to_string(),
+            field: v.field,
+            reason: v.reason,
+        })
+    })?;
     Ok(Inbound { env, body })
 }
 
@@ -150,7 +181,10 @@ fn type_payload(ft: FrameType, payload: Map<String, Value>) -> Result<Body, Viol
         FrameType::Handshake => Body::Handshake(typed(v)?),
         FrameType::Register => Body::Register(typed(v)?),
         FrameType::Heartbeat => Body::Heartbeat(typed(v)?),
-        FrameType::Ack => Body::Ack(serde_json::from_value(v).unwrap_or(AckPayload { ok: None, for_id: None })),
+        FrameType::Ack => Body::Ack(serde_json::from_value(v).unwrap_or(AckPayload {
+            ok: None,
+            for_id: None,
+        })),
         FrameType::Dispatch => Body::Dispatch(Box::new(typed(v)?)),
         FrameType::Result => Body::Result(Box::new(typed(v)?)),
         FrameType::Feedback => Body::Feedback(Box::new(typed(v)?)),
@@ -162,8 +196,10 @@ fn type_payload(ft: FrameType, payload: Map<String, Value>) -> Result<Body, Viol
 }
 
 fn typed<T: DeserializeOwned + Validate>(v: Value) -> Result<T, Violation> {
-    let t: T = serde_path_to_error::deserialize(v)
-        .map_err(|e| Violation { field: path_or(&e, "payload"), reason: serde_reason(e.inner()) })?;
+    let t: T = serde_path_to_error::deserialize(v).map_err(|e| Violation {
+        field: path_or(&e, "payload"),
+        reason: serde_reason(e.inner()),
+    })?;
     t.validate()?;
     Ok(t)
 }
@@ -187,7 +223,10 @@ fn serde_reason(e: &serde_json::Error) -> String {
 }
 
 fn validate_envelope(env: &Envelope) -> Result<(), Violation> {
-    let v = |field: &str, reason: &str| Violation { field: field.into(), reason: reason.into() };
+    let v = |field: &str, reason: &str| Violation {
+        field: field.into(),
+        reason: reason.into(),
+    };
     if env.kind.is_empty() {
         return Err(v("type", "must be a non-empty string"));
     }
@@ -195,7 +234,10 @@ fn validate_envelope(env: &Envelope) -> Result<(), Violation> {
         return Err(v("id", "must be a non-empty string"));
     }
     if let Err(r) = crate::time::validate_rfc3339_aware(&env.ts) {
-        return Err(Violation { field: "ts".into(), reason: format!("is not an RFC 3339 time with offset: {r}") });
+        return Err(Violation {
+            field: "ts".into(),
+            reason: format!("is not an RFC 3339 time with offset: {r}"),
+        });
     }
     if env.tenant.is_empty() {
         return Err(v("tenant", "must be a non-empty string"));
@@ -238,7 +280,9 @@ pub fn tolerate_non_finite(text: &str) -> Cow<'_, str> {
             i += 1;
             continue;
         }
-        let token = [&b"-Infinity"[..], b"Infinity", b"NaN"].into_iter().find(|t| b[i..].starts_with(t));
+        let token = [&b"-Infinity"[..], b"Infinity", b"NaN"]
+            .into_iter()
+            .find(|t| b[i..].starts_with(t));
         if let Some(t) = token {
             out.push_str(&text[last..i]);
             out.push_str("null");
@@ -253,14 +297,22 @@ pub fn tolerate_non_finite(text: &str) -> Cow<'_, str> {
 }
 
 fn recover_from_object(obj: &Map<String, Value>) -> Recovered {
-    let s = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let s = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     let payload = obj.get("payload").and_then(Value::as_object);
     Recovered {
         id: s(obj.get("id")),
         kind: s(obj.get("type")),
         corr: s(obj.get("corr")),
         seq: obj.get("seq").and_then(Value::as_u64),
-        ack_request: obj.get("ack").and_then(|a| a.get("request")).and_then(Value::as_bool).unwrap_or(false),
+        ack_request: obj
+            .get("ack")
+            .and_then(|a| a.get("request"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         run_id: s(payload.and_then(|p| p.get("run_id"))),
         task_id: s(payload.and_then(|p| p.get("task_id"))),
         node_id: s(payload.and_then(|p| p.get("node_id"))),
@@ -367,7 +419,10 @@ mod tests {
         let t = DISPATCH.replacen("\"tenant\"", "\"bogus\": 1, \"tenant\"", 1);
         let e = decode(&t, DEFAULT_MAX_FRAME_BYTES).unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
-        assert_eq!(e.recovered.id.as_deref(), Some("d4f7a0c2-0e51-4c55-b6a3-0f9e2a1c7b88"));
+        assert_eq!(
+            e.recovered.id.as_deref(),
+            Some("d4f7a0c2-0e51-4c55-b6a3-0f9e2a1c7b88")
+        );
         assert!(e.recovered.ack_request);
     }
 
@@ -388,14 +443,23 @@ mod tests {
     #[test]
     fn rejects_naive_ts_and_negative_seq() {
         let t = DISPATCH.replace("13:21:00.100000+00:00", "13:21:00.100000");
-        assert_eq!(decode(&t, DEFAULT_MAX_FRAME_BYTES).unwrap_err().field(), Some("ts"));
+        assert_eq!(
+            decode(&t, DEFAULT_MAX_FRAME_BYTES).unwrap_err().field(),
+            Some("ts")
+        );
         let t = DISPATCH.replace("\"seq\": 1", "\"seq\": -1");
-        assert_eq!(decode(&t, DEFAULT_MAX_FRAME_BYTES).unwrap_err().field(), Some("seq"));
+        assert_eq!(
+            decode(&t, DEFAULT_MAX_FRAME_BYTES).unwrap_err().field(),
+            Some("seq")
+        );
     }
 
     #[test]
     fn tolerates_python_nan_tokens() {
-        let t = DISPATCH.replace("\"message\": \"hi\"", "\"message\": NaN, \"x\": -Infinity, \"s\": \"NaN\"");
+        let t = DISPATCH.replace(
+            "\"message\": \"hi\"",
+            "\"message\": NaN, \"x\": -Infinity, \"s\": \"NaN\"",
+        );
         let f = decode(&t, DEFAULT_MAX_FRAME_BYTES).unwrap();
         let Body::Dispatch(d) = f.body else { panic!() };
         assert_eq!(d.parameters["message"], Value::Null);
@@ -408,7 +472,10 @@ mod tests {
         let t = &DISPATCH[..DISPATCH.len() - 20];
         let e = decode(t, DEFAULT_MAX_FRAME_BYTES).unwrap_err();
         assert!(matches!(e.kind, DecodeErrorKind::NotJson(_)));
-        assert_eq!(e.recovered.id.as_deref(), Some("d4f7a0c2-0e51-4c55-b6a3-0f9e2a1c7b88"));
+        assert_eq!(
+            e.recovered.id.as_deref(),
+            Some("d4f7a0c2-0e51-4c55-b6a3-0f9e2a1c7b88")
+        );
         assert_eq!(e.recovered.kind.as_deref(), Some("cmd.dispatch"));
         assert_eq!(e.recovered.corr.as_deref(), Some("n1"));
         assert_eq!(e.recovered.seq, Some(1));
@@ -440,7 +507,17 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        for t in ["", "[]", "null", "{", "{\"id\":", "\"\\", "{\"type\":1}", "NaN", "{\"id\":\"\\"] {
+        for t in [
+            "",
+            "[]",
+            "null",
+            "{",
+            "{\"id\":",
+            "\"\\",
+            "{\"type\":1}",
+            "NaN",
+            "{\"id\":\"\\",
+        ] {
             let _ = decode(t, DEFAULT_MAX_FRAME_BYTES);
         }
     }

@@ -19,7 +19,10 @@ pub trait Validate {
 }
 
 fn bad(field: impl Into<String>, reason: impl Into<String>) -> Violation {
-    Violation { field: field.into(), reason: reason.into() }
+    Violation {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 fn non_empty(field: &str, v: &str) -> Result<(), Violation> {
@@ -141,7 +144,10 @@ impl Validate for RegisterPayload {
         if let Some(limits) = &c.concurrency.per_node_limits {
             for (k, v) in limits {
                 if *v < 1 {
-                    return Err(bad(format!("capabilities.concurrency.per_node_limits.{k}"), "must be >= 1"));
+                    return Err(bad(
+                        format!("capabilities.concurrency.per_node_limits.{k}"),
+                        "must be >= 1",
+                    ));
                 }
             }
         }
@@ -552,7 +558,10 @@ pub struct PkgInstallPayload {
 
 impl PkgInstallPayload {
     pub fn package_name(&self) -> &str {
-        self.name.as_deref().or(self.package.as_deref()).unwrap_or("")
+        self.name
+            .as_deref()
+            .or(self.package.as_deref())
+            .unwrap_or("")
     }
 }
 
@@ -586,7 +595,10 @@ pub struct PkgUninstallPayload {
 
 impl PkgUninstallPayload {
     pub fn package_name(&self) -> &str {
-        self.name.as_deref().or(self.package.as_deref()).unwrap_or("")
+        self.name
+            .as_deref()
+            .or(self.package.as_deref())
+            .unwrap_or("")
     }
 }
 

@@ -66,7 +66,10 @@ impl FrameType {
 
     /// True for the types a worker sends to the scheduler.
     pub fn worker_sends(self) -> bool {
-        !matches!(self, FrameType::Dispatch | FrameType::PkgInstall | FrameType::PkgUninstall)
+        !matches!(
+            self,
+            FrameType::Dispatch | FrameType::PkgInstall | FrameType::PkgUninstall
+        )
     }
 }
 

@@ -108,7 +108,10 @@ impl Admission {
         if let Some(k) = &spec.concurrency_key {
             if let Some(holder) = self.keys.get(k) {
                 if holder != &spec.key {
-                    return Verdict::Violation { key: k.clone(), holder: holder.clone() };
+                    return Verdict::Violation {
+                        key: k.clone(),
+                        holder: holder.clone(),
+                    };
                 }
             }
         }
@@ -135,10 +138,16 @@ impl Admission {
     }
 
     fn mark_running(&mut self, spec: &TaskSpec) {
-        *self.per_node_running.entry(spec.node_type.clone()).or_insert(0) += 1;
+        *self
+            .per_node_running
+            .entry(spec.node_type.clone())
+            .or_insert(0) += 1;
         self.running.insert(
             spec.key.clone(),
-            Held { node_type: spec.node_type.clone(), concurrency_key: spec.concurrency_key.clone() },
+            Held {
+                node_type: spec.node_type.clone(),
+                concurrency_key: spec.concurrency_key.clone(),
+            },
         );
     }
 
@@ -202,7 +211,10 @@ mod tests {
 
     fn spec(task: &str, node_type: &str, key: Option<&str>) -> TaskSpec {
         TaskSpec {
-            key: TaskKey { run_id: "r".into(), task_id: task.into() },
+            key: TaskKey {
+                run_id: "r".into(),
+                task_id: task.into(),
+            },
             node_id: task.into(),
             node_type: node_type.into(),
             package_name: "p".into(),
@@ -218,7 +230,10 @@ mod tests {
     }
 
     fn limits(max: u32, per: &[(&str, u32)]) -> AdmissionLimits {
-        AdmissionLimits { max_parallel: max, per_node: per.iter().map(|(k, v)| (k.to_string(), *v)).collect() }
+        AdmissionLimits {
+            max_parallel: max,
+            per_node: per.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        }
     }
 
     #[test]
@@ -231,8 +246,17 @@ mod tests {
         }
         assert_eq!(a.running_count(), 2);
         assert_eq!(a.queued_count(), 2);
-        let started = a.finish(&TaskKey { run_id: "r".into(), task_id: "a".into() });
-        assert_eq!(started.iter().map(|s| s.key.task_id.as_str()).collect::<Vec<_>>(), ["c"]);
+        let started = a.finish(&TaskKey {
+            run_id: "r".into(),
+            task_id: "a".into(),
+        });
+        assert_eq!(
+            started
+                .iter()
+                .map(|s| s.key.task_id.as_str())
+                .collect::<Vec<_>>(),
+            ["c"]
+        );
     }
 
     #[test]
@@ -240,8 +264,14 @@ mod tests {
         let mut a = Admission::new(limits(4, &[]));
         a.admit(spec("a", "x", Some("k")));
         assert_eq!(a.check(&spec("a", "x", Some("k"))), Verdict::Duplicate);
-        assert!(matches!(a.check(&spec("b", "x", Some("k"))), Verdict::Violation { .. }));
-        a.finish(&TaskKey { run_id: "r".into(), task_id: "a".into() });
+        assert!(matches!(
+            a.check(&spec("b", "x", Some("k"))),
+            Verdict::Violation { .. }
+        ));
+        a.finish(&TaskKey {
+            run_id: "r".into(),
+            task_id: "a".into(),
+        });
         assert_eq!(a.check(&spec("b", "x", Some("k"))), Verdict::Start);
     }
 
@@ -250,8 +280,14 @@ mod tests {
         let mut a = Admission::new(limits(3, &[("slow", 1)]));
         assert!(a.admit(spec("a", "slow", None)).is_some());
         assert!(a.admit(spec("b", "slow", None)).is_none());
-        assert!(a.admit(spec("c", "fast", None)).is_some(), "a free slot is not held back by another type");
-        let started = a.finish(&TaskKey { run_id: "r".into(), task_id: "a".into() });
+        assert!(
+            a.admit(spec("c", "fast", None)).is_some(),
+            "a free slot is not held back by another type"
+        );
+        let started = a.finish(&TaskKey {
+            run_id: "r".into(),
+            task_id: "a".into(),
+        });
         let ids: Vec<_> = started.iter().map(|s| s.key.task_id.clone()).collect();
         assert_eq!(ids, ["b"]);
     }

@@ -13,15 +13,27 @@ pub struct HandlerKey {
 }
 
 impl HandlerKey {
-    pub fn new(package: impl Into<String>, version: impl Into<String>, node_type: impl Into<String>) -> Self {
-        HandlerKey { package: package.into(), version: version.into(), node_type: node_type.into() }
+    pub fn new(
+        package: impl Into<String>,
+        version: impl Into<String>,
+        node_type: impl Into<String>,
+    ) -> Self {
+        HandlerKey {
+            package: package.into(),
+            version: version.into(),
+            node_type: node_type.into(),
+        }
     }
 }
 
 impl std::fmt::Display for HandlerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Same shape as the Python worker's KeyError message.
-        write!(f, "('{}', '{}', '{}')", self.package, self.version, self.node_type)
+        write!(
+            f,
+            "('{}', '{}', '{}')",
+            self.package, self.version, self.node_type
+        )
     }
 }
 
@@ -44,6 +56,8 @@ impl Inventory {
     }
 
     pub fn installed(&self) -> impl Iterator<Item = &PackageEntry> {
-        self.packages.iter().filter(|p| p.status == PackageStatus::Installed)
+        self.packages
+            .iter()
+            .filter(|p| p.status == PackageStatus::Installed)
     }
 }

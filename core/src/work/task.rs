@@ -87,7 +87,11 @@ pub enum TaskOutcome {
 
 impl TaskOutcome {
     pub fn failed(code: impl Into<String>, message: impl Into<String>, duration_ms: u64) -> Self {
-        TaskOutcome::Failed(Failure { code: code.into(), message: message.into(), duration_ms })
+        TaskOutcome::Failed(Failure {
+            code: code.into(),
+            message: message.into(),
+            duration_ms,
+        })
     }
     pub fn succeeded(result: Map<String, Value>, duration_ms: u64) -> Self {
         TaskOutcome::Completed(Completion {

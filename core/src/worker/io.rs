@@ -48,8 +48,16 @@ pub struct OutboxEntry {
 /// A package operation the host must carry out (spec §7; `pkg.install` / `pkg.uninstall`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PackageOp {
-    Install { name: String, version: String, url: Option<String>, sha256: Option<String> },
-    Uninstall { name: String, version: Option<String> },
+    Install {
+        name: String,
+        version: String,
+        url: Option<String>,
+        sha256: Option<String>,
+    },
+    Uninstall {
+        name: String,
+        version: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,11 +79,19 @@ pub enum Input {
     Start,
     Connected,
     Frame(Incoming),
-    Disconnected { reason: String },
+    Disconnected {
+        reason: String,
+    },
     /// A deadline from `poll_timeout` passed. Early or spurious ticks are harmless.
     Tick,
-    TaskFeedback { task: TaskKey, feedback: Feedback },
-    TaskFinished { task: TaskKey, outcome: TaskOutcome },
+    TaskFeedback {
+        task: TaskKey,
+        feedback: Feedback,
+    },
+    TaskFinished {
+        task: TaskKey,
+        outcome: TaskOutcome,
+    },
     PackageOpFinished(PackageOpDone),
     /// Unacked outbox entries found on disk at start.
     Restore(Vec<OutboxEntry>),
@@ -125,8 +141,21 @@ pub struct OutFrame {
 }
 
 impl OutFrame {
-    pub fn new(kind: FrameType, id: String, corr: Option<String>, seq: Option<u64>, text: String) -> Self {
-        OutFrame { kind, id, corr, seq, text, redacted: None }
+    pub fn new(
+        kind: FrameType,
+        id: String,
+        corr: Option<String>,
+        seq: Option<u64>,
+        text: String,
+    ) -> Self {
+        OutFrame {
+            kind,
+            id,
+            corr,
+            seq,
+            text,
+            redacted: None,
+        }
     }
     pub fn with_redacted(mut self, redacted: String) -> Self {
         self.redacted = Some(redacted);
@@ -159,14 +188,25 @@ pub enum Action {
     /// Open the WebSocket to the scheduler.
     Connect,
     Send(OutFrame),
-    Close { code: u16, reason: String },
+    Close {
+        code: u16,
+        reason: String,
+    },
     StartTask(Box<TaskSpec>),
-    CancelTask { task: TaskKey, reason: String },
-    Package { op_id: u64, op: PackageOp },
+    CancelTask {
+        task: TaskKey,
+        reason: String,
+    },
+    Package {
+        op_id: u64,
+        op: PackageOp,
+    },
     /// Write this entry durably before executing the next action (it precedes its `Send`).
     Persist(OutboxEntry),
     /// The scheduler acked it: delete it.
-    Forget { id: String },
+    Forget {
+        id: String,
+    },
     State(SessionState),
     Log(LogEvent),
     /// The machine is closed; the driver may exit.

@@ -1,0 +1,477 @@
+//! Dispatch handling: ack at once (twice), validate, recognise duplicates, enforce the
+//! concurrency key and local limits, start or queue, and turn every finished task into
+//! exactly one terminal frame (`result` or `command.error`, spec §6, R2, R6-R9).
+
+use super::frames::{error_payload, non_empty_message, task_details, Head};
+use super::io::{Action, Level};
+use super::{DuplicatePolicy, Worker};
+use crate::v1::codec::{DecodeError, DecodeErrorKind};
+use crate::v1::envelope::Envelope;
+use crate::v1::payloads::*;
+use crate::v1::types::FrameType;
+use crate::work::task::codes;
+use crate::work::{Feedback, HandlerKey, TaskKey, TaskOutcome, TaskSpec, Verdict};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+/// What the worker remembers about an admitted task to build its terminal frame.
+#[derive(Debug, Clone)]
+pub(super) struct DispatchMeta {
+    seq: Option<u64>,
+    node_id: String,
+    metadata: Map<String, Value>,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    kind: FrameType,
+    frame: String,
+    outbox_id: String,
+}
+
+/// Terminal frames of recently finished tasks, to answer re-dispatches without re-running.
+#[derive(Debug)]
+pub(super) struct FinishedCache {
+    map: BTreeMap<TaskKey, Cached>,
+    order: VecDeque<TaskKey>,
+    cap: usize,
+}
+
+impl FinishedCache {
+    pub fn new(cap: usize) -> Self {
+        FinishedCache {
+            map: BTreeMap::new(),
+            order: VecDeque::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    pub fn remember(&mut self, key: TaskKey, kind: FrameType, frame: String, outbox_id: String) {
+        if self
+            .map
+            .insert(
+                key.clone(),
+                Cached {
+                    kind,
+                    frame,
+                    outbox_id,
+                },
+            )
+            .is_none()
+        {
+            self.order.push_back(key);
+        }
+        while self.order.len() > self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+    }
+
+    fn get(&self, key: &TaskKey) -> Option<&Cached> {
+        self.map.get(key)
+    }
+}
+
+impl Worker {
+    pub(super) fn on_dispatch(&mut self, env: Envelope, d: DispatchPayload) {
+        self.ack_dispatch(&env.id, env.corr.clone(), env.seq);
+        let key = TaskKey {
+            run_id: d.run_id.clone(),
+            task_id: d.task_id.clone(),
+        };
+        let details = task_details(Some(&d.run_id), Some(&d.task_id), Some(&d.node_id));
+        let fail = |w: &mut Worker, code: &str, message: &str, where_: &str| {
+            let p = error_payload(code, message, where_, details.clone());
+            w.emit_terminal_error(key.clone(), env.seq, p, false);
+        };
+
+        if self.finished.get(&key).is_some() {
+            self.stats.duplicates += 1;
+            self.log(
+                Level::Info,
+                "re-dispatch of a finished task: re-sending its terminal frame",
+                &[
+                    ("run_id", &key.run_id),
+                    ("task_id", &key.task_id),
+                    ("id", &env.id),
+                ],
+            );
+            self.resend_cached(&key);
+            return;
+        }
+        if self.draining.is_some() {
+            return fail(
+                self,
+                codes::WORKER_DRAINING,
+                "worker is draining and takes no new work; the task was not run",
+                "worker.drain",
+            );
+        }
+
+        let spec = self.task_spec(&env, &d);
+        match self.admission.check(&spec) {
+            Verdict::Duplicate => {
+                self.stats.duplicates += 1;
+                self.log(
+                    Level::Info,
+                    "re-dispatch of a task already in flight: acked, not run again",
+                    &[
+                        ("run_id", &key.run_id),
+                        ("task_id", &key.task_id),
+                        ("id", &env.id),
+                    ],
+                );
+                if self.cfg.duplicate_policy == DuplicatePolicy::ConcurrencyViolation {
+                    let k = spec.concurrency_key.clone().unwrap_or_default();
+                    let p = error_payload(
+                        codes::CONCURRENCY_VIOLATION,
+                        &format!("Concurrency key {k} already running"),
+                        "worker.concurrency",
+                        details.clone(),
+                    );
+                    self.emit_terminal_error(key, env.seq, p, false);
+                }
+            }
+            Verdict::Violation { key: ck, holder } => {
+                self.stats.concurrency_violations += 1;
+                self.log(
+                    Level::Warn,
+                    "concurrency key held by another task",
+                    &[
+                        ("concurrency_key", &ck),
+                        ("holder", &holder.to_string()),
+                        ("task_id", &key.task_id),
+                    ],
+                );
+                fail(
+                    self,
+                    codes::CONCURRENCY_VIOLATION,
+                    &format!("Concurrency key {ck} already running"),
+                    "worker.concurrency",
+                );
+            }
+            Verdict::Start | Verdict::Queue => {
+                if let Some(r) = d.resource_refs.as_ref().and_then(|r| r.first()) {
+                    let msg = format!(
+                        "resource {} (type {}, pinned to worker {}) is not held by this worker",
+                        r.resource_id, r.kind, r.worker_id
+                    );
+                    return fail(self, codes::RESOURCE_MISSING, &msg, "worker.resources");
+                }
+                let hk = HandlerKey::new(&d.package_name, &d.package_version, &d.node_type);
+                if !self.inventory.has_handler(&hk) {
+                    let msg = format!("Handler not registered: {hk}");
+                    return fail(self, codes::RUNNER_FAILURE, &msg, "worker.runner");
+                }
+                self.dispatches.insert(
+                    key.clone(),
+                    DispatchMeta {
+                        seq: env.seq,
+                        node_id: d.node_id.clone(),
+                        metadata: spec.metadata.clone(),
+                    },
+                );
+                match self.admission.admit(spec) {
+                    Some(spec) => self.start_task(spec),
+                    None => self.log(
+                        Level::Debug,
+                        "task queued: local limits reached",
+                        &[("run_id", &key.run_id), ("task_id", &key.task_id)],
+                    ),
+                }
+            }
+        }
+    }
+
+    fn task_spec(&self, env: &Envelope, d: &DispatchPayload) -> TaskSpec {
+        let mut metadata = Map::new();
+        if let Some(k) = &d.concurrency_key {
+            metadata.insert("concurrency_key".into(), Value::String(k.clone()));
+        }
+        metadata.insert(
+            "constraints".into(),
+            serde_json::to_value(&d.constraints).unwrap_or(Value::Object(Map::new())),
+        );
+        if let Some(r) = &d.resource_refs {
+            metadata.insert(
+                "resource_refs".into(),
+                serde_json::to_value(r).unwrap_or(Value::Null),
+            );
+        }
+        if let Some(a) = &d.affinity {
+            metadata.insert(
+                "affinity".into(),
+                serde_json::to_value(a).unwrap_or(Value::Null),
+            );
+        }
+        TaskSpec {
+            key: TaskKey {
+                run_id: d.run_id.clone(),
+                task_id: d.task_id.clone(),
+            },
+            node_id: d.node_id.clone(),
+            node_type: d.node_type.clone(),
+            package_name: d.package_name.clone(),
+            package_version: d.package_version.clone(),
+            parameters: d.parameters.clone(),
+            timeout: d.constraints.timeout_ms.map(Duration::from_millis),
+            concurrency_key: d.concurrency_key.clone().filter(|k| !k.is_empty()),
+            metadata,
+            tenant: self.cfg.tenant.clone(),
+            seq: env.seq,
+            dispatch_id: env.id.clone(),
+        }
+    }
+
+    fn start_task(&mut self, spec: TaskSpec) {
+        self.stats.tasks_started += 1;
+        self.push(Action::StartTask(Box::new(spec)));
+    }
+
+    pub(super) fn on_task_feedback(&mut self, task: TaskKey, fb: Feedback) {
+        if !self.admission.is_running(&task) {
+            self.log(
+                Level::Debug,
+                "dropped feedback of a task that is not running",
+                &[("run_id", &task.run_id), ("task_id", &task.task_id)],
+            );
+            return;
+        }
+        if !self.is_registered() {
+            return;
+        }
+        let metadata = fb.metadata.map(|mut m| {
+            for k in RESERVED_FEEDBACK_METADATA_KEYS {
+                m.remove(k);
+            }
+            m
+        });
+        let metrics: BTreeMap<String, f64> = fb
+            .metrics
+            .into_iter()
+            .filter(|(_, v)| v.is_finite())
+            .collect();
+        let payload = FeedbackPayload {
+            run_id: task.run_id.clone(),
+            task_id: task.task_id.clone(),
+            stage: fb.stage.filter(|s| !s.is_empty()),
+            progress: fb
+                .progress
+                .filter(|p| p.is_finite())
+                .map(|p| p.clamp(0.0, 1.0)),
+            message: fb.message,
+            chunks: (!fb.chunks.is_empty()).then_some(fb.chunks),
+            metrics: (!metrics.is_empty()).then_some(metrics),
+            metadata,
+        };
+        let frame = self.build_frame(
+            Head::new(FrameType::Feedback).corr(Some(task.task_id.clone())),
+            &payload,
+        );
+        self.send(frame);
+    }
+
+    pub(super) fn on_task_finished(&mut self, task: TaskKey, outcome: TaskOutcome) {
+        if !self.admission.is_running(&task) {
+            self.log(
+                Level::Warn,
+                "ignored a completion for a task that is not running",
+                &[("run_id", &task.run_id), ("task_id", &task.task_id)],
+            );
+            return;
+        }
+        self.stats.tasks_finished += 1;
+        let meta = self.dispatches.remove(&task);
+        let (seq, node_id, ctx_meta) = match meta {
+            Some(m) => (m.seq, m.node_id, m.metadata),
+            None => (None, task.task_id.clone(), Map::new()),
+        };
+        match outcome {
+            TaskOutcome::Completed(c) => {
+                let mut metadata = ctx_meta;
+                metadata.extend(c.metadata);
+                let artifacts: Vec<Artifact> = c
+                    .artifacts
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, a)| a.validate_at(&format!("artifacts.{i}")).is_ok())
+                    .map(|(_, a)| a)
+                    .collect();
+                let error = match (c.status, c.error) {
+                    (_, Some(e)) => Some(ResultError {
+                        code: if e.code.is_empty() {
+                            codes::RUNNER_FAILURE.into()
+                        } else {
+                            e.code
+                        },
+                        message: non_empty_message(&e.message),
+                        remediation: e.remediation,
+                    }),
+                    (TaskStatus::Failed, None) => Some(ResultError {
+                        code: codes::RUNNER_FAILURE.into(),
+                        message: "handler reported status FAILED".into(),
+                        remediation: None,
+                    }),
+                    _ => None,
+                };
+                let payload = ResultPayload {
+                    run_id: task.run_id.clone(),
+                    task_id: task.task_id.clone(),
+                    status: c.status,
+                    result: c.result,
+                    duration_ms: Some(c.duration_ms),
+                    metadata: Some(metadata),
+                    artifacts: (!artifacts.is_empty()).then_some(artifacts),
+                    error,
+                };
+                let head = Head::new(FrameType::Result)
+                    .corr(Some(task.task_id.clone()))
+                    .seq(seq)
+                    .request_ack();
+                let frame = self.build_frame(head, &payload);
+                self.finished.remember(
+                    task.clone(),
+                    FrameType::Result,
+                    frame.text().to_string(),
+                    frame.id.clone(),
+                );
+                self.emit_durable(frame, Some(task.clone()));
+            }
+            TaskOutcome::Failed(f) => {
+                let where_ = match f.code.as_str() {
+                    codes::RUNNER_TIMEOUT | codes::RUNNER_CANCELLED | codes::RUNNER_FAILURE => {
+                        "worker.runner"
+                    }
+                    _ => "worker.runner",
+                };
+                let p = error_payload(
+                    &f.code,
+                    &f.message,
+                    where_,
+                    task_details(Some(&task.run_id), Some(&task.task_id), Some(&node_id)),
+                );
+                self.emit_terminal_error(task.clone(), seq, p, true);
+            }
+        }
+        let ready = self.admission.finish(&task);
+        for spec in ready {
+            self.start_task(spec);
+        }
+    }
+
+    /// Sends a `command.error` for a task (durably). `remember` caches it as the task's
+    /// terminal answer for re-dispatches; errors about the dispatch itself (violations,
+    /// unknown handler) are not cached so a later re-dispatch can still run.
+    pub(super) fn emit_terminal_error(
+        &mut self,
+        task: TaskKey,
+        seq: Option<u64>,
+        payload: ErrorPayload,
+        remember: bool,
+    ) {
+        let head = Head::new(FrameType::CommandError)
+            .corr(Some(task.task_id.clone()))
+            .seq(seq)
+            .request_ack();
+        let frame = self.build_frame(head, &payload);
+        if remember {
+            self.finished.remember(
+                task.clone(),
+                FrameType::CommandError,
+                frame.text().to_string(),
+                frame.id.clone(),
+            );
+        }
+        self.emit_durable(frame, Some(task));
+    }
+
+    /// Answers a re-dispatch of a finished task: resend the unacked frame, or a copy of the
+    /// acked one under a new envelope id.
+    fn resend_cached(&mut self, key: &TaskKey) {
+        let Some(c) = self.finished.get(key).cloned() else {
+            return;
+        };
+        if self.outbox.contains(&c.outbox_id) {
+            if self.is_registered() && !self.rel.is_pending(&c.outbox_id) {
+                self.replay_outbox();
+            }
+            return;
+        }
+        let Ok(mut env) = serde_json::from_str::<Envelope>(&c.frame) else {
+            self.log(
+                Level::Error,
+                "cached terminal frame is unreadable; cannot re-send",
+                &[("task_id", &key.task_id)],
+            );
+            return;
+        };
+        env.id = self.rng.uuid_v4();
+        env.ts = self.cfg.wall.rfc3339(self.now);
+        let text = crate::v1::codec::encode(&env);
+        let frame =
+            super::io::OutFrame::new(c.kind, env.id.clone(), env.corr.clone(), env.seq, text);
+        self.finished.remember(
+            key.clone(),
+            c.kind,
+            frame.text().to_string(),
+            frame.id.clone(),
+        );
+        self.emit_durable(frame, Some(key.clone()));
+    }
+
+    /// A frame that failed to decode: log it, and where an id can be recovered ack it and, for
+    /// a dispatch, answer with `command.error` so the node does not hang (spec R12).
+    pub(super) fn on_bad_frame(&mut self, e: DecodeError) {
+        self.stats.frames_rejected += 1;
+        let r = e.recovered.clone();
+        let id = r.id.clone().unwrap_or_default();
+        self.log(
+            Level::Warn,
+            "rejected an invalid frame from the scheduler",
+            &[
+                ("reason", &e.to_string()),
+                ("id", &id),
+                ("type", r.kind.as_deref().unwrap_or("?")),
+            ],
+        );
+        let Some(id) = r.id.clone() else { return };
+        let is_dispatch = r.kind.as_deref() == Some(FrameType::Dispatch.as_str());
+        if r.ack_request || is_dispatch {
+            let ack = self.ack_frame(&id, r.corr.clone(), r.seq);
+            self.send(ack);
+        }
+        if !is_dispatch {
+            return;
+        }
+        let task_id = r
+            .task_id
+            .clone()
+            .or(r.corr.clone())
+            .unwrap_or_else(|| id.clone());
+        let run_id = r.run_id.clone().unwrap_or_default();
+        let reason = match &e.kind {
+            DecodeErrorKind::TooLarge { .. } => e.to_string(),
+            _ => format!("invalid cmd.dispatch: {e}"),
+        };
+        let details = task_details(
+            r.run_id.as_deref(),
+            Some(&task_id),
+            r.node_id.as_deref().or(Some(&task_id)),
+        );
+        let p = error_payload(codes::CMD_INVALID, &reason, "worker.codec", details);
+        let key = TaskKey { run_id, task_id };
+        if self.admission.contains(&key) || self.finished.get(&key).is_some() {
+            // A garbled copy of a task we already have must not fail it.
+            return;
+        }
+        self.emit_terminal_error(key, r.seq, p, false);
+    }
+}
+
+impl DispatchMeta {
+    pub(super) fn seq_value(&self) -> Option<u64> {
+        self.seq
+    }
+}

@@ -1,0 +1,81 @@
+//! The in-memory view of the durable outbox: terminal and package-event frames persisted
+//! before sending and forgotten only when acked. The host mirrors it on disk.
+
+use super::io::{Action, OutFrame, OutboxEntry};
+use super::reliability::Class;
+use super::Worker;
+use crate::work::TaskKey;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default)]
+pub(super) struct OutboxModel {
+    entries: BTreeMap<u64, OutboxEntry>,
+    by_id: BTreeMap<String, u64>,
+    next: u64,
+}
+
+impl OutboxModel {
+    pub fn insert(&mut self, entry: OutboxEntry) {
+        if let Some(old) = self.by_id.remove(&entry.id) {
+            self.entries.remove(&old);
+        }
+        self.next += 1;
+        self.by_id.insert(entry.id.clone(), self.next);
+        self.entries.insert(self.next, entry);
+    }
+
+    pub fn remove(&mut self, id: &str) -> bool {
+        match self.by_id.remove(id) {
+            Some(n) => self.entries.remove(&n).is_some(),
+            None => false,
+        }
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// In write order.
+    pub fn iter(&self) -> impl Iterator<Item = &OutboxEntry> {
+        self.entries.values()
+    }
+}
+
+impl Worker {
+    /// Persists a frame that must reach the scheduler, then sends it if registered; otherwise
+    /// it goes out on the next registration.
+    pub(super) fn emit_durable(&mut self, frame: OutFrame, task: Option<TaskKey>) {
+        let entry = OutboxEntry {
+            id: frame.id.clone(),
+            kind: frame.kind,
+            task,
+            frame: frame.text().to_string(),
+        };
+        self.push(Action::Persist(entry.clone()));
+        self.outbox.insert(entry);
+        if self.is_registered() {
+            self.send_tracked(frame, Class::Outbox);
+        }
+    }
+
+    pub(super) fn on_restore(&mut self, entries: Vec<OutboxEntry>) {
+        for e in entries {
+            if let Some(task) = &e.task {
+                self.finished
+                    .remember(task.clone(), e.kind, e.frame.clone(), e.id.clone());
+            }
+            self.outbox.insert(e);
+        }
+        if self.is_registered() {
+            self.replay_outbox();
+        }
+    }
+}

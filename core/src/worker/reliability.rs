@@ -1,0 +1,210 @@
+//! Ack tracking for frames that request one: resend with capped exponential backoff plus
+//! jitter, resolve by `ack.for`, and the extra acks of each dispatch (spec R1, §5.1-5.2).
+
+use super::io::{Level, OutFrame};
+use super::Worker;
+use crate::time::Instant;
+use crate::v1::types::FrameType;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Class {
+    /// handshake / register: belong to one connection, dropped when it ends.
+    Session,
+    /// result / command.error / pkg.event: durable, resent after every re-registration.
+    Outbox,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Pending {
+    frame: OutFrame,
+    class: Class,
+    resends: u32,
+    /// None while the connection is down (outbox frames wait for the next registration).
+    next_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone)]
+struct ExtraAck {
+    at: Instant,
+    for_id: String,
+    corr: Option<String>,
+    seq: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Reliability {
+    pending: BTreeMap<String, Pending>,
+    extra_acks: Vec<ExtraAck>,
+}
+
+impl Reliability {
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let p = self.pending.values().filter_map(|p| p.next_at).min();
+        let e = self.extra_acks.iter().map(|e| e.at).min();
+        p.into_iter().chain(e).min()
+    }
+
+    pub fn is_pending(&self, id: &str) -> bool {
+        self.pending.contains_key(id)
+    }
+}
+
+impl Worker {
+    /// Delay before resend `k` (0-based): `min(base * 2^k, max)` plus up to 20 % jitter.
+    fn retry_delay(&mut self, k: u32) -> Duration {
+        let base = self.cfg.ack_retry_base.max(Duration::from_millis(1));
+        let d = base
+            .saturating_mul(1u32 << k.min(20))
+            .min(self.cfg.ack_retry_max.max(base));
+        let jitter_us = self.rng.below(d.as_micros() as u64 / 5 + 1);
+        d + Duration::from_micros(jitter_us)
+    }
+
+    pub(super) fn send_tracked(&mut self, frame: OutFrame, class: Class) {
+        let next = self.now + self.retry_delay(0);
+        self.rel.pending.insert(
+            frame.id.clone(),
+            Pending {
+                frame: frame.clone(),
+                class,
+                resends: 0,
+                next_at: Some(next),
+            },
+        );
+        self.send(frame);
+    }
+
+    /// An `ack.for` arrived.
+    pub(super) fn on_ack(&mut self, for_id: &str) {
+        let known = self.rel.pending.remove(for_id).is_some();
+        if self.outbox.remove(for_id) {
+            self.push(super::Action::Forget {
+                id: for_id.to_string(),
+            });
+        }
+        if self.handshake_id.as_deref() == Some(for_id) {
+            self.handshake_id = None;
+            self.on_handshake_acked();
+        } else if self.register_id.as_deref() == Some(for_id) {
+            self.register_id = None;
+            self.on_register_acked();
+        } else if !known {
+            self.log(
+                Level::Debug,
+                "ack for an unknown or already settled frame",
+                &[("for", for_id)],
+            );
+        }
+    }
+
+    pub(super) fn fire_reliability_timers(&mut self) {
+        let now = self.now;
+        let due: Vec<String> = self
+            .rel
+            .pending
+            .iter()
+            .filter(|(_, p)| p.next_at.is_some_and(|t| t <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            let Some((resends_done, kind, frame)) = self
+                .rel
+                .pending
+                .get(&id)
+                .map(|p| (p.resends, p.frame.kind, p.frame.clone()))
+            else {
+                continue;
+            };
+            if resends_done >= self.cfg.ack_retry_attempts {
+                self.stats.frames_dropped_after_retries += 1;
+                self.log(
+                    Level::Error,
+                    "no ack after every retry: treating the session as dead and reconnecting",
+                    &[
+                        ("type", kind.as_str()),
+                        ("id", &id),
+                        ("attempts", &self.cfg.ack_retry_attempts.to_string()),
+                    ],
+                );
+                // Outbox frames stay durable and go out again after re-registration.
+                self.lose_session("no ack from the scheduler");
+                return;
+            }
+            let resends = resends_done + 1;
+            let delay = self.retry_delay(resends);
+            if let Some(p) = self.rel.pending.get_mut(&id) {
+                p.resends = resends;
+                p.next_at = Some(now + delay);
+            }
+            self.stats.ack_retries += 1;
+            self.log(
+                Level::Debug,
+                "resending a frame that was not acked",
+                &[
+                    ("type", frame.kind.as_str()),
+                    ("id", &id),
+                    ("attempt", &resends.to_string()),
+                ],
+            );
+            self.send(frame);
+        }
+        let (due, later): (Vec<ExtraAck>, Vec<ExtraAck>) = std::mem::take(&mut self.rel.extra_acks)
+            .into_iter()
+            .partition(|e| e.at <= now);
+        self.rel.extra_acks = later;
+        if self.connected() {
+            for e in due {
+                let ack = self.ack_frame(&e.for_id, e.corr, e.seq);
+                self.send(ack);
+            }
+        }
+    }
+
+    /// Acks a dispatch now and schedules the extra acks that defeat the scheduler's
+    /// ack-registration race (spec §5.1).
+    pub(super) fn ack_dispatch(&mut self, for_id: &str, corr: Option<String>, seq: Option<u64>) {
+        let ack = self.ack_frame(for_id, corr.clone(), seq);
+        self.send(ack);
+        let delays = self.cfg.extra_ack_delays.clone();
+        for d in delays {
+            self.rel.extra_acks.push(ExtraAck {
+                at: self.now + d,
+                for_id: for_id.to_string(),
+                corr: corr.clone(),
+                seq,
+            });
+        }
+    }
+
+    /// The connection ended: session frames are void; outbox frames wait for re-registration.
+    pub(super) fn reliability_on_disconnect(&mut self) {
+        self.rel.pending.retain(|_, p| p.class == Class::Outbox);
+        for p in self.rel.pending.values_mut() {
+            p.next_at = None;
+        }
+        self.rel.extra_acks.clear();
+    }
+
+    /// Re-sends every durable frame after (re-)registration, oldest first.
+    pub(super) fn replay_outbox(&mut self) {
+        let frames: Vec<(String, FrameType, String)> = self
+            .outbox
+            .iter()
+            .map(|e| (e.id.clone(), e.kind, e.frame.clone()))
+            .collect();
+        if !frames.is_empty() {
+            self.log(
+                Level::Info,
+                "re-sending unacknowledged frames from the outbox",
+                &[("count", &frames.len().to_string())],
+            );
+        }
+        for (id, kind, text) in frames {
+            let frame = OutFrame::new(kind, id.clone(), None, None, text);
+            self.rel.pending.remove(&id);
+            self.send_tracked(frame, Class::Outbox);
+        }
+    }
+}
