@@ -2,7 +2,9 @@
 //! any async runtime. Drivers call it from their blocking pools and feed its completions
 //! back into the core machine as inputs.
 
+pub mod agent;
 pub mod config;
+pub mod metrics;
 pub mod outbox;
 pub mod packages;
 pub mod runner;

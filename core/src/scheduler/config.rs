@@ -63,7 +63,9 @@ impl SchedulerConfig {
     /// (`failures >= 1`): 1, 2, 4, 8, 16 s with the defaults, capped at `max_retry`.
     pub fn retry_delay(&self, failures: u32) -> Duration {
         let exp = failures.saturating_sub(1).min(31);
-        self.base_retry.saturating_mul(1u32 << exp).min(self.max_retry)
+        self.base_retry
+            .saturating_mul(1u32 << exp)
+            .min(self.max_retry)
     }
 }
 

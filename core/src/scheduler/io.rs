@@ -27,14 +27,24 @@ pub enum SchedInput {
     /// the scheduler itself never sends `pkg.*`).
     Inject(ConnId, String),
     /// As `Inject`, to the connection of the worker's current session.
-    InjectToWorker { worker_id: String, text: String },
+    InjectToWorker {
+        worker_id: String,
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum SchedAction {
-    Send { conn: ConnId, text: String },
+    Send {
+        conn: ConnId,
+        text: String,
+    },
     /// Close the socket with this code and reason; the driver reports `Disconnected` later.
-    Close { conn: ConnId, code: u16, reason: String },
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: String,
+    },
     Event(SchedEvent),
 }
 
@@ -64,13 +74,25 @@ pub enum AckIgnored {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum SchedEvent {
     /// A handshake created or replaced the session of `worker_id` on `conn`.
-    SessionOpened { conn: ConnId, worker_id: String, tenant: String },
-    Registered { conn: ConnId, worker_id: String, packages: Vec<PackageEntry> },
+    SessionOpened {
+        conn: ConnId,
+        worker_id: String,
+        tenant: String,
+    },
+    Registered {
+        conn: ConnId,
+        worker_id: String,
+        packages: Vec<PackageEntry>,
+    },
     /// A register arrived on a handshaken connection whose session had already been removed
     /// (the superseded-session bug): acked, but nothing is stored.
     RegisterLost { conn: ConnId, worker_id: String },
     /// The session of `worker_id` (bound to `owner`) was removed by the cleanup of `by`.
-    SessionRemoved { worker_id: String, owner: ConnId, by: ConnId },
+    SessionRemoved {
+        worker_id: String,
+        owner: ConnId,
+        by: ConnId,
+    },
     Dispatched {
         run_id: String,
         node_id: String,
@@ -81,14 +103,38 @@ pub enum SchedEvent {
         attempt: u32,
         seq: u64,
     },
-    DispatchAcked { run_id: String, node_id: String, dispatch_id: String },
-    AckIgnored { conn: ConnId, for_id: String, why: AckIgnored },
+    DispatchAcked {
+        run_id: String,
+        node_id: String,
+        dispatch_id: String,
+    },
+    AckIgnored {
+        conn: ConnId,
+        for_id: String,
+        why: AckIgnored,
+    },
     /// A dispatch attempt failed (`reason`: `worker unavailable` or `ack timeout`); another
     /// attempt follows at `retry_at`.
-    DispatchPending { run_id: String, node_id: String, failures: u32, retry_at: Instant, reason: String },
-    AckTimeout { run_id: String, node_id: String, dispatch_id: String, seq: u64 },
+    DispatchPending {
+        run_id: String,
+        node_id: String,
+        failures: u32,
+        retry_at: Instant,
+        reason: String,
+    },
+    AckTimeout {
+        run_id: String,
+        node_id: String,
+        dispatch_id: String,
+        seq: u64,
+    },
     /// Attempts exhausted: node and run failed with `E.DISPATCH.UNAVAILABLE`.
-    DispatchUnavailable { run_id: String, node_id: String, failures: u32, reason: String },
+    DispatchUnavailable {
+        run_id: String,
+        node_id: String,
+        failures: u32,
+        reason: String,
+    },
     ResultRecorded {
         run_id: String,
         node_id: String,
@@ -107,8 +153,19 @@ pub enum SchedEvent {
         message: String,
         attribution: Attribution,
     },
-    FeedbackRecorded { run_id: String, node_id: String, stage: Option<String>, progress: Option<f64> },
-    PkgEvent { conn: ConnId, worker_id: Option<String>, name: String, version: String, status: PkgEventStatus },
+    FeedbackRecorded {
+        run_id: String,
+        node_id: String,
+        stage: Option<String>,
+        progress: Option<f64>,
+    },
+    PkgEvent {
+        conn: ConnId,
+        worker_id: Option<String>,
+        name: String,
+        version: String,
+        status: PkgEventStatus,
+    },
     /// `SubmitRun` was refused; nothing was created.
     RunRejected { run_id: String, error: SubmitError },
     /// The run became terminal for the first time.

@@ -9,13 +9,19 @@ use serde_json::{Map, Value};
 
 /// The scheduler's sender, on every frame it sends.
 pub fn scheduler_sender() -> Sender {
-    Sender { role: Role::Scheduler, id: "scheduler-control".into() }
+    Sender {
+        role: Role::Scheduler,
+        id: "scheduler-control".into(),
+    }
 }
 
 /// The ack of `acked`: copies `corr` (omitted if absent) and `tenant`, never carries `seq`,
 /// never requests an ack itself, and always says `ok: true`.
 pub fn ack_frame(id: String, ts: String, acked: &Envelope) -> String {
-    let payload = AckPayload { ok: Some(true), for_id: Some(acked.id.clone()) };
+    let payload = AckPayload {
+        ok: Some(true),
+        for_id: Some(acked.id.clone()),
+    };
     encode(&Envelope {
         kind: FrameType::Ack.as_str().into(),
         id,
@@ -24,7 +30,10 @@ pub fn ack_frame(id: String, ts: String, acked: &Envelope) -> String {
         seq: None,
         tenant: acked.tenant.clone(),
         sender: scheduler_sender(),
-        ack: Some(AckField { for_id: Some(acked.id.clone()), request: None }),
+        ack: Some(AckField {
+            for_id: Some(acked.id.clone()),
+            request: None,
+        }),
         flags: None,
         payload: payload_map(&payload),
     })
@@ -67,7 +76,10 @@ pub fn dispatch_frame(id: String, ts: String, f: &DispatchFields<'_>) -> String 
         seq: Some(f.seq),
         tenant: f.tenant.into(),
         sender: scheduler_sender(),
-        ack: Some(AckField { for_id: None, request: Some(true) }),
+        ack: Some(AckField {
+            for_id: None,
+            request: Some(true),
+        }),
         flags: None,
         payload: payload_map(&payload),
     })

@@ -57,7 +57,11 @@ pub struct RunSpec {
 
 impl RunSpec {
     pub fn new(run_id: &str, nodes: Vec<NodeSpec>) -> Self {
-        RunSpec { run_id: run_id.into(), tenant: default_tenant(), nodes }
+        RunSpec {
+            run_id: run_id.into(),
+            tenant: default_tenant(),
+            nodes,
+        }
     }
 }
 
@@ -104,7 +108,10 @@ pub fn validate(spec: &RunSpec) -> Result<(), SubmitError> {
             ("package_version", &n.package_version),
         ] {
             if v.is_empty() {
-                return Err(SubmitError::EmptyField { node: n.id.clone(), field });
+                return Err(SubmitError::EmptyField {
+                    node: n.id.clone(),
+                    field,
+                });
             }
         }
         if !ids.insert(n.id.as_str()) {
@@ -113,7 +120,10 @@ pub fn validate(spec: &RunSpec) -> Result<(), SubmitError> {
     }
     for n in &spec.nodes {
         if let Some(dep) = n.depends_on.iter().find(|d| !ids.contains(d.as_str())) {
-            return Err(SubmitError::UnknownDependency { node: n.id.clone(), dep: dep.clone() });
+            return Err(SubmitError::UnknownDependency {
+                node: n.id.clone(),
+                dep: dep.clone(),
+            });
         }
     }
     find_cycle(spec).map_or(Ok(()), |n| Err(SubmitError::Cycle(n)))
@@ -125,10 +135,19 @@ fn find_cycle(spec: &RunSpec) -> Option<String> {
     let mut remaining: BTreeMap<&str, BTreeSet<&str>> = spec
         .nodes
         .iter()
-        .map(|n| (n.id.as_str(), n.depends_on.iter().map(String::as_str).collect()))
+        .map(|n| {
+            (
+                n.id.as_str(),
+                n.depends_on.iter().map(String::as_str).collect(),
+            )
+        })
         .collect();
     loop {
-        let done: Vec<&str> = remaining.iter().filter(|(_, d)| d.is_empty()).map(|(k, _)| *k).collect();
+        let done: Vec<&str> = remaining
+            .iter()
+            .filter(|(_, d)| d.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
         if done.is_empty() {
             break;
         }
@@ -139,7 +158,10 @@ fn find_cycle(spec: &RunSpec) -> Option<String> {
             }
         }
     }
-    spec.nodes.iter().find(|n| remaining.contains_key(n.id.as_str())).map(|n| n.id.clone())
+    spec.nodes
+        .iter()
+        .find(|n| remaining.contains_key(n.id.as_str()))
+        .map(|n| n.id.clone())
 }
 
 #[cfg(test)]
@@ -152,21 +174,47 @@ mod tests {
 
     #[test]
     fn accepts_a_dag_and_refuses_bad_runs() {
-        let ok = RunSpec::new("r", vec![n("a"), n("b").after("a"), n("c").after("a").after("b")]);
+        let ok = RunSpec::new(
+            "r",
+            vec![n("a"), n("b").after("a"), n("c").after("a").after("b")],
+        );
         assert_eq!(validate(&ok), Ok(()));
-        let cyc = RunSpec::new("r", vec![n("a").after("c"), n("b").after("a"), n("c").after("b"), n("d")]);
+        let cyc = RunSpec::new(
+            "r",
+            vec![
+                n("a").after("c"),
+                n("b").after("a"),
+                n("c").after("b"),
+                n("d"),
+            ],
+        );
         assert_eq!(validate(&cyc), Err(SubmitError::Cycle("a".into())));
         let selfdep = RunSpec::new("r", vec![n("a").after("a")]);
         assert_eq!(validate(&selfdep), Err(SubmitError::Cycle("a".into())));
         let unknown = RunSpec::new("r", vec![n("a").after("zz")]);
-        assert!(matches!(validate(&unknown), Err(SubmitError::UnknownDependency { .. })));
-        assert_eq!(validate(&RunSpec::new("r", vec![n("a"), n("a")])), Err(SubmitError::DuplicateNode("a".into())));
-        assert_eq!(validate(&RunSpec::new("r", vec![])), Err(SubmitError::NoNodes));
-        assert_eq!(validate(&RunSpec::new("", vec![n("a")])), Err(SubmitError::EmptyRunId));
+        assert!(matches!(
+            validate(&unknown),
+            Err(SubmitError::UnknownDependency { .. })
+        ));
+        assert_eq!(
+            validate(&RunSpec::new("r", vec![n("a"), n("a")])),
+            Err(SubmitError::DuplicateNode("a".into()))
+        );
+        assert_eq!(
+            validate(&RunSpec::new("r", vec![])),
+            Err(SubmitError::NoNodes)
+        );
+        assert_eq!(
+            validate(&RunSpec::new("", vec![n("a")])),
+            Err(SubmitError::EmptyRunId)
+        );
         let empty_pkg = RunSpec::new("r", vec![NodeSpec::new("a", "t", "", "1")]);
         assert_eq!(
             validate(&empty_pkg),
-            Err(SubmitError::EmptyField { node: "a".into(), field: "package_name" })
+            Err(SubmitError::EmptyField {
+                node: "a".into(),
+                field: "package_name"
+            })
         );
     }
 

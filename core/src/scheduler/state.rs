@@ -25,7 +25,10 @@ pub enum NodeStatus {
 
 impl NodeStatus {
     pub fn is_terminal(self) -> bool {
-        matches!(self, NodeStatus::Succeeded | NodeStatus::Failed | NodeStatus::Cancelled)
+        matches!(
+            self,
+            NodeStatus::Succeeded | NodeStatus::Failed | NodeStatus::Cancelled
+        )
     }
     /// The scheduler's mapping of a result status (spec §3.5): SKIPPED counts as succeeded.
     pub fn from_result(s: TaskStatus) -> Self {
@@ -159,7 +162,11 @@ impl RunState {
             RunStatus::Failed
         } else if self.nodes.iter().all(|n| n.status.is_terminal()) {
             RunStatus::Succeeded
-        } else if self.nodes.iter().any(|n| n.dispatch_count > 0 || n.status.is_terminal()) {
+        } else if self
+            .nodes
+            .iter()
+            .any(|n| n.dispatch_count > 0 || n.status.is_terminal())
+        {
             RunStatus::Running
         } else {
             RunStatus::Queued
@@ -186,7 +193,9 @@ pub struct SessionInfo {
 impl SessionInfo {
     /// Exact string equality on name and version; `status` is ignored (spec §3.2).
     pub fn has_package(&self, name: &str, version: &str) -> bool {
-        self.packages.iter().any(|p| p.name == name && p.version == version)
+        self.packages
+            .iter()
+            .any(|p| p.name == name && p.version == version)
     }
 }
 
