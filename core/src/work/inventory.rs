@@ -49,10 +49,11 @@ impl Inventory {
         self.handlers.contains(key)
     }
 
-    /// Packages as `register` reports them: only installed ones attract work; failed ones are
-    /// reported as `failed` (the scheduler ignores status, but operators see it).
+    /// Packages as `register` reports them: installed ones only. The scheduler routes by name
+    /// and version and ignores `status` (spec §4.3), so a `failed` entry would attract work
+    /// this worker cannot run; the host logs broken packages instead.
     pub fn register_entries(&self) -> Vec<PackageEntry> {
-        self.packages.iter().cloned().collect()
+        self.installed().cloned().collect()
     }
 
     pub fn installed(&self) -> impl Iterator<Item = &PackageEntry> {
