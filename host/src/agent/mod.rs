@@ -5,6 +5,7 @@
 
 mod boot;
 mod logging;
+pub mod packages;
 
 pub use boot::{boot, BootError, Booted, BuiltinOnly, PackageManager};
 
