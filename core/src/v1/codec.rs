@@ -123,40 +123,33 @@ pub fn decode(text: &str, max_len: usize) -> Result<Inbound, DecodeError> {
         });
     }
     let text = tolerate_non_finite(text);
-    let value: Value = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        Err(e) => {
-            return Err(DecodeError {
-                kind: DecodeErrorKind::NotJson(e.to_string()),
-                recovered: recover_from_text(&text),
-            })
-        }
+    // Fast path: straight from text into the envelope (payload kept as a map). Recovery of
+    // ids for the error answer re-parses, which only hostile or broken frames pay for.
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let parsed: Result<Envelope, _> = serde_path_to_error::deserialize(&mut de);
+    let mut env = match parsed {
+        Ok(env) => env,
+        Err(e) => return Err(classify_failure(&text, e)),
     };
-    let Value::Object(obj) = value else {
+    if let Err(je) = de.end() {
         return Err(DecodeError {
-            kind: DecodeErrorKind::NotObject,
-            recovered: Recovered::default(),
+            kind: DecodeErrorKind::NotJson(je.to_string()),
+            recovered: recover_from_text(&text),
         });
-    };
-    let recovered = recover_from_object(&obj);
-    let fail = |kind| DecodeError {
+    }
+    let fail = |kind, env: &Envelope| DecodeError {
         kind,
-        recovered: recovered.clone(),
+        recovered: recover_from_envelope(env),
     };
-
-    let mut env: Envelope = serde_path_to_error::deserialize(Value::Object(obj)).map_err(|e| {
-        fail(DecodeErrorKind::Envelope {
-            field: path_or(&e, "envelope"),
-            reason: serde_reason(e.inner()),
-        })
-    })?;
-    validate_envelope(&env).map_err(|v| {
-        fail(DecodeErrorKind::Envelope {
-            field: v.field,
-            reason: v.reason,
-        })
-    })?;
-
+    if let Err(v) = validate_envelope(&env) {
+        return Err(fail(
+            DecodeErrorKind::Envelope {
+                field: v.field,
+                reason: v.reason,
+            },
+            &env,
+        ));
+    }
     let Some(ft) = FrameType::parse(&env.kind) else {
         let kind = env.kind.clone();
         return Ok(Inbound {
@@ -165,18 +158,77 @@ pub fn decode(text: &str, max_len: usize) -> Result<Inbound, DecodeError> {
         });
     };
     let payload = std::mem::take(&mut env.payload);
-    let body = type_payload(ft, payload).map_err(|v| {
-        fail(DecodeErrorKind::Payload {
-            frame_type: ft.to_string(),
-            field: v.field,
-            reason: v.reason,
-        })
-    })?;
-    Ok(Inbound { env, body })
+    match type_payload(ft, payload) {
+        Ok(body) => Ok(Inbound { env, body }),
+        Err((v, payload)) => {
+            env.payload = payload;
+            Err(fail(
+                DecodeErrorKind::Payload {
+                    frame_type: ft.to_string(),
+                    field: v.field,
+                    reason: v.reason,
+                },
+                &env,
+            ))
+        }
+    }
 }
 
-fn type_payload(ft: FrameType, payload: Map<String, Value>) -> Result<Body, Violation> {
+/// Why the text did not deserialize into an envelope: not JSON, not an object, or a field
+/// that is missing, unknown or mistyped. Re-parses leniently to recover ids.
+fn classify_failure(text: &str, e: serde_path_to_error::Error<serde_json::Error>) -> DecodeError {
+    match serde_json::from_str::<Value>(text) {
+        Err(je) => DecodeError {
+            kind: DecodeErrorKind::NotJson(je.to_string()),
+            recovered: recover_from_text(text),
+        },
+        Ok(Value::Object(obj)) => DecodeError {
+            kind: DecodeErrorKind::Envelope {
+                field: path_or(&e, "envelope"),
+                reason: serde_reason(e.inner()),
+            },
+            recovered: recover_from_object(&obj),
+        },
+        Ok(_) => DecodeError {
+            kind: DecodeErrorKind::NotObject,
+            recovered: Recovered::default(),
+        },
+    }
+}
+
+fn recover_from_envelope(env: &Envelope) -> Recovered {
+    let s = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    Recovered {
+        id: Some(env.id.clone()).filter(|s| !s.is_empty()),
+        kind: Some(env.kind.clone()).filter(|s| !s.is_empty()),
+        corr: env.corr.clone().filter(|s| !s.is_empty()),
+        seq: env.seq,
+        ack_request: env.ack_requested(),
+        run_id: s(env.payload.get("run_id")),
+        task_id: s(env.payload.get("task_id")),
+        node_id: s(env.payload.get("node_id")),
+    }
+}
+
+fn type_payload(
+    ft: FrameType,
+    payload: Map<String, Value>,
+) -> Result<Body, (Violation, Map<String, Value>)> {
+    // Typing consumes the map; keep a copy only for the error path's id recovery, which
+    // needs `run_id`/`task_id` (small: those three strings).
+    let keep: Map<String, Value> = ["run_id", "task_id", "node_id"]
+        .iter()
+        .filter_map(|k| payload.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
     let v = Value::Object(payload);
+    typed_body(ft, v).map_err(|e| (e, keep))
+}
+
+fn typed_body(ft: FrameType, v: Value) -> Result<Body, Violation> {
     Ok(match ft {
         FrameType::Handshake => Body::Handshake(typed(v)?),
         FrameType::Register => Body::Register(typed(v)?),

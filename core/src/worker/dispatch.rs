@@ -101,7 +101,8 @@ impl Worker {
             self.resend_cached(&key);
             return;
         }
-        if self.draining.is_some() {
+        // A re-dispatch of a task already in flight is a duplicate even while draining.
+        if self.draining.is_some() && !self.admission.contains(&key) {
             return fail(
                 self,
                 codes::WORKER_DRAINING,
@@ -438,6 +439,12 @@ impl Worker {
         );
         let Some(id) = r.id.clone() else { return };
         let is_dispatch = r.kind.as_deref() == Some(FrameType::Dispatch.as_str());
+        if is_dispatch && r.run_id.as_deref().is_none_or(str::is_empty) {
+            // Without its run the scheduler would pin our command.error on whichever run last
+            // dispatched a node with this corr (spec §3.7) and the real node, acked, would hang.
+            // Unacked, it is re-dispatched after the ack timeout.
+            return;
+        }
         if r.ack_request || is_dispatch {
             let ack = self.ack_frame(&id, r.corr.clone(), r.seq);
             self.send(ack);
@@ -462,9 +469,14 @@ impl Worker {
         );
         let p = error_payload(codes::CMD_INVALID, &reason, "worker.codec", details);
         let key = TaskKey { run_id, task_id };
-        if self.admission.contains(&key) || self.finished.get(&key).is_some() {
+        if self.admission.contains(&key) {
             // A garbled copy of a task we already have must not fail it.
             return;
+        }
+        if self.finished.get(&key).is_some() {
+            // Nor leave the re-dispatched node hanging: answer as for an intact duplicate.
+            self.stats.duplicates += 1;
+            return self.resend_cached(&key);
         }
         self.emit_terminal_error(key, r.seq, p, false);
     }

@@ -143,6 +143,8 @@ impl Worker {
         self.heartbeat_at = None;
         self.rehandshake_at = None;
         self.log(Level::Info, "worker stopped", &[("reason", reason)]);
+        // Report `State(Closed)` now: `Stopped` must be the very last action.
+        self.refresh_state();
         self.push(Action::Stopped);
     }
 }

@@ -4,8 +4,7 @@
 
 use super::io::OutFrame;
 use super::Worker;
-use crate::v1::codec::{encode, payload_map};
-use crate::v1::envelope::{AckField, Envelope, Role, Sender};
+use crate::v1::envelope::{AckField, Role, Sender};
 use crate::v1::payloads::*;
 use crate::v1::types::FrameType;
 use serde::Serialize;
@@ -45,11 +44,9 @@ impl Head {
 }
 
 impl Worker {
+    /// Serialises the envelope straight from borrowed parts: the same field order and
+    /// shape as `Envelope`, without building an intermediate JSON map.
     pub(crate) fn build_frame<T: Serialize>(&mut self, head: Head, payload: &T) -> OutFrame {
-        self.build_frame_map(head, payload_map(payload))
-    }
-
-    pub(crate) fn build_frame_map(&mut self, head: Head, payload: Map<String, Value>) -> OutFrame {
         let ack = if head.ack_request || head.ack_for.is_some() {
             Some(AckField {
                 for_id: head.ack_for,
@@ -58,28 +55,25 @@ impl Worker {
         } else {
             None
         };
-        let env = Envelope {
-            kind: head.kind.as_str().to_string(),
-            id: self.rng.uuid_v4(),
-            ts: self.cfg.wall.rfc3339(self.now),
-            corr: head.corr,
+        let id = self.rng.uuid_v4();
+        let ts = self.cfg.wall.rfc3339(self.now);
+        let env = OutEnvelope {
+            kind: head.kind.as_str(),
+            id: &id,
+            ts: &ts,
+            corr: head.corr.as_deref(),
             seq: head.seq,
-            tenant: self.cfg.tenant.clone(),
+            tenant: &self.cfg.tenant,
             sender: Sender {
                 role: Role::Worker,
                 id: self.cfg.worker_id.clone(),
             },
-            ack,
-            flags: None,
+            ack: ack.as_ref(),
             payload,
         };
-        OutFrame::new(
-            head.kind,
-            env.id.clone(),
-            env.corr.clone(),
-            env.seq,
-            encode(&env),
-        )
+        // Plain structs of strings, numbers and JSON values always serialise.
+        let text = serde_json::to_string(&env).unwrap_or_default();
+        OutFrame::new(head.kind, id, head.corr, head.seq, text)
     }
 
     pub(crate) fn handshake_frame(&mut self) -> OutFrame {
@@ -198,6 +192,23 @@ impl Worker {
         head.ack_for = Some(for_id.to_string());
         self.build_frame(head, &payload)
     }
+}
+
+#[derive(Serialize)]
+struct OutEnvelope<'a, P: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: &'a str,
+    ts: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    corr: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+    tenant: &'a str,
+    sender: Sender,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ack: Option<&'a AckField>,
+    payload: &'a P,
 }
 
 /// `command.error` payload with the context the scheduler needs to find the run (spec §3.7).

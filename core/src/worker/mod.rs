@@ -289,8 +289,7 @@ impl Worker {
             Ok(f) => f,
             Err(e) => return self.on_bad_frame(e),
         };
-        let kind = inbound.env.kind.clone();
-        *self.stats.frames_received.entry(kind.clone()).or_insert(0) += 1;
+        bump(&mut self.stats.frames_received, &inbound.env.kind);
         if let Some(for_id) = inbound.env.ack_for() {
             let for_id = for_id.to_string();
             self.on_ack(&for_id);
@@ -320,7 +319,7 @@ impl Worker {
                 self.log(
                     Level::Warn,
                     "ignored a worker-bound frame type from the scheduler",
-                    &[("type", &kind), ("id", &env.id)],
+                    &[("type", &env.kind), ("id", &env.id)],
                 );
             }
         }
@@ -330,6 +329,16 @@ impl Worker {
         if env.ack_requested() {
             let ack = self.ack_frame(&env.id, env.corr.clone(), env.seq);
             self.send(ack);
+        }
+    }
+}
+
+/// Counts a frame by type without allocating a key once the type has been seen.
+fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(v) => *v += 1,
+        None => {
+            map.insert(key.to_string(), 1);
         }
     }
 }

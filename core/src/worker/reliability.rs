@@ -78,7 +78,19 @@ impl Worker {
 
     /// An `ack.for` arrived.
     pub(super) fn on_ack(&mut self, for_id: &str) {
-        let known = self.rel.pending.remove(for_id).is_some();
+        let resolved = self.rel.pending.remove(for_id);
+        let known = resolved.is_some();
+        if let Some(p) = &resolved {
+            self.log(
+                Level::Debug,
+                "ack resolved",
+                &[
+                    ("type", p.frame.kind.as_str()),
+                    ("for", for_id),
+                    ("resends", &p.resends.to_string()),
+                ],
+            );
+        }
         if self.outbox.remove(for_id) {
             self.push(super::Action::Forget {
                 id: for_id.to_string(),
