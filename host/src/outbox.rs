@@ -308,7 +308,18 @@ fn lock_dir(dir: &Path) -> Result<File, OutboxError> {
             path: path.clone(),
             cause,
         })?;
-    try_lock(&file).map_err(|cause| match cause.kind() {
+    // A lock can outlive its owner by a moment: a previous worker process still exiting, or
+    // a child forked by this process that has not yet exec'd (it shares the open file
+    // description until then). Retry briefly before reporting another owner.
+    let mut waited = std::time::Duration::ZERO;
+    let step = std::time::Duration::from_millis(20);
+    let mut locked = try_lock(&file);
+    while matches!(&locked, Err(e) if e.kind() == io::ErrorKind::WouldBlock) && waited < std::time::Duration::from_secs(2) {
+        std::thread::sleep(step);
+        waited += step;
+        locked = try_lock(&file);
+    }
+    locked.map_err(|cause| match cause.kind() {
         io::ErrorKind::WouldBlock => OutboxError::Locked {
             path: dir.to_path_buf(),
         },

@@ -109,7 +109,18 @@ impl PackageManager for StorePackages {
     }
 }
 
-/// The Python runtime for AstraFlow adapters, when available.
-pub fn python_factory(_settings: &crate::config::WorkerSettings, _sandbox: &Arc<Sandbox>) -> Option<PythonFactory> {
-    None
+/// The Python runtime for AstraFlow adapters: one warm sandboxed bridge per package version
+/// (see `runner::python`). The interpreter is `python3` from PATH unless `ASTRA_PYTHON`
+/// names another. When no usable interpreter exists, the factory still exists and fails
+/// every Python handler with the reason, so those packages are marked failed, never run.
+pub fn python_factory(_settings: &crate::config::WorkerSettings, sandbox: &Arc<Sandbox>) -> Option<PythonFactory> {
+    use crate::runner::python::{PythonConfig, PythonRuntime};
+    match PythonRuntime::new(PythonConfig::from_env(), sandbox.clone()) {
+        Ok(runtime) => Some(runtime.factory()),
+        Err(e) => {
+            tracing::warn!(error = %e, "the Python runtime is unavailable; packages with Python adapters will be marked failed");
+            let reason = e.to_string();
+            Some(Arc::new(move |_: &InstalledPackage, _: &HandlerSpec| Err(reason.clone())))
+        }
+    }
 }

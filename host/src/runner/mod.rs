@@ -12,6 +12,7 @@ pub mod datadir;
 pub mod engine;
 pub mod handler;
 pub mod process;
+pub mod python;
 pub mod registry;
 pub mod shape;
 
@@ -26,4 +27,5 @@ pub use context::{ExecutionContext, FeedbackHandle, Sink};
 pub use engine::{Runner, RunnerConfig};
 pub use handler::{Handler, HandlerError, HandlerOutput};
 pub use process::{OutputLimits, ProcessHandler, ProcessHandlerError};
+pub use python::{PythonConfig, PythonError, PythonHandler, PythonRuntime};
 pub use registry::HandlerRegistry;

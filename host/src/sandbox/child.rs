@@ -2,11 +2,11 @@
 //! → SIGKILL escalation on the whole process group, and cleanup that leaves no process,
 //! orphan or zombie of the task behind.
 
-use super::spawn::restore_workdir;
+use super::spawn::{hand_over_workdir, restore_workdir};
 use super::sys::{self, ExitStatus};
 use super::uid::UidLease;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -98,6 +98,25 @@ impl SandboxedChild {
     /// The dedicated uid the task runs as, if any.
     pub fn uid(&self) -> Option<u32> {
         self.uid
+    }
+
+    /// Lends `dir` to the child's dedicated user the way the working directory is lent
+    /// (owner, 0700, the two parents traversable), for a long-lived child that serves
+    /// several tasks, each with its own data dir (the Python bridge). A no-op when the child
+    /// runs as the worker's own user. Undo with [`SandboxedChild::reclaim_dir`].
+    pub fn lend_dir(&self, dir: &Path) -> std::io::Result<()> {
+        match self.uid {
+            Some(uid) => hand_over_workdir(dir, uid, None),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes a directory lent with [`SandboxedChild::lend_dir`] back (files inside keep
+    /// their owner but are no longer reachable by it).
+    pub fn reclaim_dir(&self, dir: &Path) {
+        if self.uid.is_some() {
+            restore_workdir(dir);
+        }
     }
 
     fn record(&mut self, r: std::io::Result<ExitStatus>) -> ExitStatus {

@@ -96,9 +96,11 @@ impl Sandbox {
             _ => None,
         };
         if let Some((uid, gid)) = ids {
-            hand_over_workdir(&req.cwd, uid, gid).map_err(|source| SandboxError::Workdir {
-                path: req.cwd.clone(),
-                source,
+            hand_over_workdir(&req.cwd, uid, Some(gid)).map_err(|source| {
+                SandboxError::Workdir {
+                    path: req.cwd.clone(),
+                    source,
+                }
             })?;
         }
 
@@ -277,8 +279,9 @@ fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// Gives the task directory to the sandbox user (0700) and lets it traverse (not list) the
 /// two directories above it (`<data_dir>/<run>`, `<data_dir>`), so `$HOME` resolves.
-fn hand_over_workdir(dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
-    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
+/// `gid: None` keeps the directory's group (the owner alone has access at 0700).
+pub(crate) fn hand_over_workdir(dir: &Path, uid: u32, gid: Option<u32>) -> io::Result<()> {
+    std::os::unix::fs::lchown(dir, Some(uid), gid)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     for ancestor in dir.ancestors().skip(1).take(2) {
         let mode = std::fs::metadata(ancestor)?.permissions().mode();

@@ -11,10 +11,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// task's cleanup sweep would kill the other's processes.
 static IN_USE: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
 
-/// Where the next search starts: uids are handed out round-robin so a just-released uid is
-/// not reused until the pool wraps (files or stray state of the previous task stay apart).
-static CURSOR: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
 fn in_use() -> MutexGuard<'static, BTreeSet<u32>> {
     // Only whole inserts/removes happen under the lock; poison is harmless.
     IN_USE.lock().unwrap_or_else(|e| e.into_inner())
@@ -24,6 +20,10 @@ fn in_use() -> MutexGuard<'static, BTreeSet<u32>> {
 pub(crate) struct UidPool {
     first: u32,
     count: u32,
+    /// Where the next search starts: uids are handed out round-robin so a just-released uid
+    /// is not reused until the pool wraps (files or stray state of the previous task stay
+    /// apart). Per pool, so pools (and tests) do not move each other's position.
+    cursor: std::sync::atomic::AtomicU32,
 }
 
 /// Returns its uid when dropped (after the task's processes are gone).
@@ -34,20 +34,20 @@ pub(crate) struct UidLease {
 
 impl UidPool {
     pub(crate) fn new(first: u32, count: u32) -> Arc<Self> {
-        Arc::new(UidPool { first, count })
+        Arc::new(UidPool { first, count, cursor: std::sync::atomic::AtomicU32::new(0) })
     }
 
     pub(crate) fn lease(self: &Arc<Self>) -> Result<UidLease, SandboxError> {
         let busy = sys::uids_with_processes();
         let mut in_use = in_use();
-        let start = CURSOR.load(std::sync::atomic::Ordering::Relaxed);
+        let start = self.cursor.load(std::sync::atomic::Ordering::Relaxed);
         let free = (0..self.count)
             .map(|i| start.wrapping_add(i) % self.count.max(1))
             .filter_map(|i| self.first.checked_add(i))
             .find(|uid| !in_use.contains(uid) && !busy.contains(uid));
         if let Some(uid) = free {
             let next = (uid - self.first).wrapping_add(1);
-            CURSOR.store(next, std::sync::atomic::Ordering::Relaxed);
+            self.cursor.store(next, std::sync::atomic::Ordering::Relaxed);
         }
         match free {
             Some(uid) => {

@@ -1,0 +1,1 @@
+"""Stand-in for the AstraFlow `shared` package (import shim for handlers)."""

@@ -1,0 +1,1 @@
+"""Stand-in for `shared.models`: only what AstraFlow handlers import is provided."""

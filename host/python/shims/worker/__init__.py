@@ -1,0 +1,1 @@
+"""Stand-in for the AstraFlow Python worker's `worker` package (import shim for handlers)."""

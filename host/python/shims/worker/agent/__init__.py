@@ -1,0 +1,1 @@
+"""Stand-in for `worker.agent`: only what AstraFlow handlers import is provided."""
