@@ -1,0 +1,186 @@
+//! Everything that can happen in a simulation, as queue entries, plus the compact copy of
+//! each that the failure trace keeps.
+
+use astra_core::scheduler::ConnId;
+use astra_core::v1::types::FrameType;
+use astra_core::work::TaskKey;
+use astra_core::worker::Incoming;
+
+/// A worker process: slot index and incarnation (bumped by every crash/restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub w: usize,
+    pub inc: u32,
+}
+
+#[derive(Debug, Clone)]
+pub enum Ev {
+    WorkerTimer {
+        p: Proc,
+        token: u64,
+    },
+    SchedTimer {
+        token: u64,
+    },
+    ToSched {
+        conn: ConnId,
+        frame: Incoming,
+    },
+    ToWorker {
+        conn: ConnId,
+        frame: Incoming,
+    },
+    ConnectDone {
+        p: Proc,
+        conn: ConnId,
+    },
+    /// The worker's driver notices its socket is gone.
+    WorkerSeesClose {
+        p: Proc,
+        conn: ConnId,
+    },
+    /// The scheduler's driver notices a socket is gone.
+    SchedSeesClose {
+        conn: ConnId,
+    },
+    TaskFeedback {
+        p: Proc,
+        key: TaskKey,
+        exec: u64,
+        n: usize,
+    },
+    TaskDone {
+        p: Proc,
+        key: TaskKey,
+        exec: u64,
+    },
+    PkgDone {
+        p: Proc,
+        op_id: u64,
+    },
+    Submit,
+    /// Once per simulated second during the chaos phase: roll the dice for every fault.
+    Chaos,
+    HealPartition {
+        w: usize,
+        epoch: u64,
+    },
+    WorkerRestart {
+        w: usize,
+    },
+    /// A crash injected outside the chaos dice (sabotage).
+    WorkerCrash {
+        w: usize,
+    },
+    SchedulerUp,
+    EndChaos,
+    LivenessCheck,
+}
+
+/// What the trace remembers of an event: small and `Copy`, formatted only on failure.
+#[derive(Debug, Clone, Copy)]
+pub enum Rec {
+    Ev(EvKind),
+    Fault(&'static str, Option<usize>),
+    Note(&'static str),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum EvKind {
+    WorkerTimer(Proc),
+    SchedTimer,
+    ToSched(ConnId, Option<FrameType>, bool),
+    ToWorker(ConnId, Option<FrameType>, bool),
+    ConnectDone(Proc, ConnId),
+    WorkerSeesClose(Proc, ConnId),
+    SchedSeesClose(ConnId),
+    TaskFeedback(Proc),
+    TaskDone(Proc),
+    PkgDone(Proc),
+    Submit,
+    Chaos,
+    HealPartition(usize),
+    WorkerRestart(usize),
+    WorkerCrash(usize),
+    SchedulerUp,
+    EndChaos,
+    LivenessCheck,
+}
+
+fn kind_of(f: &Incoming) -> (Option<FrameType>, bool) {
+    match f {
+        Incoming::Text(t) => (FrameType::parse(crate::frames::sniff_type(t)), false),
+        Incoming::Binary(_) => (None, true),
+    }
+}
+
+impl Ev {
+    pub fn kind(&self) -> EvKind {
+        match self {
+            Ev::WorkerTimer { p, .. } => EvKind::WorkerTimer(*p),
+            Ev::SchedTimer { .. } => EvKind::SchedTimer,
+            Ev::ToSched { conn, frame } => {
+                let (k, b) = kind_of(frame);
+                EvKind::ToSched(*conn, k, b)
+            }
+            Ev::ToWorker { conn, frame } => {
+                let (k, b) = kind_of(frame);
+                EvKind::ToWorker(*conn, k, b)
+            }
+            Ev::ConnectDone { p, conn } => EvKind::ConnectDone(*p, *conn),
+            Ev::WorkerSeesClose { p, conn } => EvKind::WorkerSeesClose(*p, *conn),
+            Ev::SchedSeesClose { conn } => EvKind::SchedSeesClose(*conn),
+            Ev::TaskFeedback { p, .. } => EvKind::TaskFeedback(*p),
+            Ev::TaskDone { p, .. } => EvKind::TaskDone(*p),
+            Ev::PkgDone { p, .. } => EvKind::PkgDone(*p),
+            Ev::Submit => EvKind::Submit,
+            Ev::Chaos => EvKind::Chaos,
+            Ev::HealPartition { w, .. } => EvKind::HealPartition(*w),
+            Ev::WorkerRestart { w } => EvKind::WorkerRestart(*w),
+            Ev::WorkerCrash { w } => EvKind::WorkerCrash(*w),
+            Ev::SchedulerUp => EvKind::SchedulerUp,
+            Ev::EndChaos => EvKind::EndChaos,
+            Ev::LivenessCheck => EvKind::LivenessCheck,
+        }
+    }
+}
+
+fn ft(k: Option<FrameType>, binary: bool) -> &'static str {
+    match (k, binary) {
+        (_, true) => "<binary>",
+        (Some(k), _) => k.as_str(),
+        (None, _) => "<garbled>",
+    }
+}
+
+impl std::fmt::Display for Rec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Rec::Fault(what, Some(w)) => write!(f, "FAULT   {what} w{w}"),
+            Rec::Fault(what, None) => write!(f, "FAULT   {what}"),
+            Rec::Note(n) => write!(f, "note    {n}"),
+            Rec::Ev(k) => match k {
+                EvKind::WorkerTimer(p) => write!(f, "w{}.{}  timer", p.w, p.inc),
+                EvKind::SchedTimer => write!(f, "sched   timer"),
+                EvKind::ToSched(c, k, b) => write!(f, "sched   <- c{} {}", c.0, ft(k, b)),
+                EvKind::ToWorker(c, k, b) => write!(f, "worker  <- c{} {}", c.0, ft(k, b)),
+                EvKind::ConnectDone(p, c) => write!(f, "w{}.{}  connect c{} done", p.w, p.inc, c.0),
+                EvKind::WorkerSeesClose(p, c) => {
+                    write!(f, "w{}.{}  sees c{} closed", p.w, p.inc, c.0)
+                }
+                EvKind::SchedSeesClose(c) => write!(f, "sched   sees c{} closed", c.0),
+                EvKind::TaskFeedback(p) => write!(f, "w{}.{}  task feedback", p.w, p.inc),
+                EvKind::TaskDone(p) => write!(f, "w{}.{}  task done", p.w, p.inc),
+                EvKind::PkgDone(p) => write!(f, "w{}.{}  package op done", p.w, p.inc),
+                EvKind::Submit => write!(f, "client  submit run"),
+                EvKind::Chaos => write!(f, "chaos   tick"),
+                EvKind::HealPartition(w) => write!(f, "net     heal partition w{w}"),
+                EvKind::WorkerRestart(w) => write!(f, "w{w}     restart"),
+                EvKind::WorkerCrash(w) => write!(f, "w{w}     crash"),
+                EvKind::SchedulerUp => write!(f, "sched   up"),
+                EvKind::EndChaos => write!(f, "phase   liveness"),
+                EvKind::LivenessCheck => write!(f, "phase   liveness check"),
+            },
+        }
+    }
+}

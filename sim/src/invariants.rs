@@ -1,0 +1,405 @@
+//! The named safety invariants and the checker that evaluates them after every event from
+//! what the simulator observes (actions, frames, executor starts). Tests feed it directly.
+
+use astra_core::scheduler::SchedulerConfig;
+use astra_core::v1::codec::{decode, Body};
+use astra_core::v1::payloads::PackageEntry;
+use astra_core::work::{Inventory, TaskKey, TaskSpec};
+use astra_core::worker::OutboxEntry;
+use astra_core::Instant;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Invariant {
+    /// (1) A task never runs twice at once on one worker.
+    SingleExecution,
+    /// (2) A concurrency key is held by at most one running task on a worker.
+    ConcurrencyKey,
+    /// (3) Running tasks never exceed `max_parallel`.
+    MaxParallel,
+    /// (4) Every frame a worker sends passes the scheduler's strict codec.
+    StrictFrames,
+    /// (5) Heartbeats keep their cadence while registered.
+    HeartbeatCadence,
+    /// (6) `register` reports exactly the package store's installed packages.
+    InventoryMatchesStore,
+    /// (7) Every acknowledged dispatch ends in exactly one terminal frame.
+    OneTerminalPerDispatch,
+    /// (8) No finished result is lost across reconnects and crashes.
+    NoLostResult,
+    /// After faults stop, every run finishes within the bound.
+    Liveness,
+}
+
+impl Invariant {
+    pub const ALL: [Invariant; 9] = [
+        Invariant::SingleExecution,
+        Invariant::ConcurrencyKey,
+        Invariant::MaxParallel,
+        Invariant::StrictFrames,
+        Invariant::HeartbeatCadence,
+        Invariant::InventoryMatchesStore,
+        Invariant::OneTerminalPerDispatch,
+        Invariant::NoLostResult,
+        Invariant::Liveness,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::SingleExecution => "single-execution",
+            Invariant::ConcurrencyKey => "concurrency-key-single-flight",
+            Invariant::MaxParallel => "max-parallel",
+            Invariant::StrictFrames => "strict-frames",
+            Invariant::HeartbeatCadence => "heartbeat-cadence",
+            Invariant::InventoryMatchesStore => "inventory-matches-store",
+            Invariant::OneTerminalPerDispatch => "one-terminal-per-dispatch",
+            Invariant::NoLostResult => "no-lost-result",
+            Invariant::Liveness => "no liveness",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    pub invariant: Invariant,
+    pub at: Instant,
+    pub worker: Option<usize>,
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invariant `{}` violated at {:?}",
+            self.invariant.name(),
+            self.at
+        )?;
+        if let Some(w) = self.worker {
+            write!(f, " on w{w}")?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+/// Which input the worker was handling when it asked to persist a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause<'a> {
+    /// A frame from the scheduler (a dispatch answered without running, or a cached copy).
+    Frame,
+    /// `Input::TaskFinished` for this task.
+    Finished(&'a TaskKey),
+    Other,
+}
+
+/// What the checker tracks for the current process (incarnation) of one worker.
+#[derive(Debug, Default)]
+struct Incarnation {
+    max_parallel: usize,
+    hb_bound: Duration,
+    running: BTreeMap<TaskKey, Option<String>>,
+    keys: BTreeMap<String, TaskKey>,
+    starts: BTreeMap<TaskKey, u32>,
+    exec_terminals: BTreeMap<TaskKey, u32>,
+    /// Terminal frames of each task without `id`/`ts`: a match is a cached re-send.
+    canon: BTreeMap<TaskKey, Vec<String>>,
+    /// Original terminal frames per task during the current input.
+    this_input: BTreeMap<TaskKey, u32>,
+    sent_ids: BTreeSet<String>,
+    dispatch_ids: BTreeMap<String, TaskKey>,
+    acked: BTreeSet<TaskKey>,
+    terminals: BTreeSet<TaskKey>,
+    registered_since: Option<Instant>,
+    last_hb: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub struct Checker {
+    max_frame_bytes: usize,
+    workers: Vec<Incarnation>,
+    /// Every terminal frame's task, by any worker, any incarnation.
+    persisted: BTreeSet<TaskKey>,
+    violations: Vec<Violation>,
+}
+
+fn canonical(frame: &str) -> String {
+    match serde_json::from_str::<Value>(frame) {
+        Ok(Value::Object(mut m)) => {
+            m.remove("id");
+            m.remove("ts");
+            Value::Object(m).to_string()
+        }
+        _ => frame.to_string(),
+    }
+}
+
+impl Checker {
+    pub fn new(workers: usize, sched: &SchedulerConfig) -> Self {
+        Checker {
+            max_frame_bytes: sched.max_frame_bytes,
+            workers: (0..workers).map(|_| Incarnation::default()).collect(),
+            persisted: BTreeSet::new(),
+            violations: Vec::new(),
+        }
+    }
+
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    pub fn first_violation(&self) -> Option<&Violation> {
+        self.violations.first()
+    }
+
+    pub fn flag(
+        &mut self,
+        invariant: Invariant,
+        at: Instant,
+        worker: Option<usize>,
+        detail: String,
+    ) {
+        self.violations.push(Violation {
+            invariant,
+            at,
+            worker,
+            detail,
+        });
+    }
+
+    fn inc(&mut self, w: usize) -> Option<&mut Incarnation> {
+        self.workers.get_mut(w)
+    }
+
+    /// A worker process (re)started: its volatile state is gone.
+    pub fn new_incarnation(&mut self, w: usize, max_parallel: u32, hb_bound: Duration) {
+        if let Some(i) = self.inc(w) {
+            *i = Incarnation {
+                max_parallel: max_parallel.max(1) as usize,
+                hb_bound,
+                ..Incarnation::default()
+            };
+        }
+    }
+
+    /// Keys acked by this incarnation that have no terminal frame yet (what a crash loses).
+    pub fn unanswered(&self, w: usize) -> Vec<TaskKey> {
+        self.workers
+            .get(w)
+            .map(|i| i.acked.difference(&i.terminals).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn begin_input(&mut self, w: usize) {
+        if let Some(i) = self.inc(w) {
+            i.this_input.clear();
+        }
+    }
+
+    /// (1)-(3) when the worker asks to start a task.
+    pub fn on_start(&mut self, w: usize, now: Instant, spec: &TaskSpec) {
+        let Some(i) = self.workers.get_mut(w) else {
+            return;
+        };
+        let mut bad = Vec::new();
+        if i.running.contains_key(&spec.key) {
+            bad.push((
+                Invariant::SingleExecution,
+                format!("task {} started while already running", spec.key),
+            ));
+        }
+        if let Some(k) = &spec.concurrency_key {
+            if let Some(holder) = i.keys.get(k).filter(|h| **h != spec.key) {
+                bad.push((
+                    Invariant::ConcurrencyKey,
+                    format!("task {} started with key {k} held by {holder}", spec.key),
+                ));
+            }
+            i.keys.insert(k.clone(), spec.key.clone());
+        }
+        i.running
+            .insert(spec.key.clone(), spec.concurrency_key.clone());
+        *i.starts.entry(spec.key.clone()).or_default() += 1;
+        if i.running.len() > i.max_parallel {
+            bad.push((
+                Invariant::MaxParallel,
+                format!(
+                    "{} tasks running with max_parallel {}",
+                    i.running.len(),
+                    i.max_parallel
+                ),
+            ));
+        }
+        for (inv, d) in bad {
+            self.flag(inv, now, Some(w), d);
+        }
+    }
+
+    /// The executor reported the end of a task (before the worker handles it).
+    pub fn on_task_end(&mut self, w: usize, key: &TaskKey) {
+        let Some(i) = self.inc(w) else { return };
+        if let Some(Some(k)) = i.running.remove(key) {
+            if i.keys.get(&k) == Some(key) {
+                i.keys.remove(&k);
+            }
+        }
+    }
+
+    /// A dispatch was delivered to the worker intact.
+    pub fn on_dispatch_delivered(&mut self, w: usize, dispatch_id: &str, key: TaskKey) {
+        if let Some(i) = self.inc(w) {
+            i.dispatch_ids.insert(dispatch_id.to_string(), key);
+        }
+    }
+
+    /// (4), (5), (6) and the ack side of (7) for every frame a worker sends.
+    pub fn on_sent(&mut self, w: usize, now: Instant, text: &str, store: &Inventory) {
+        let f = match decode(text, self.max_frame_bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                let kind = crate::frames::sniff_type(text).to_string();
+                return self.flag(
+                    Invariant::StrictFrames,
+                    now,
+                    Some(w),
+                    format!("worker sent a `{kind}` the scheduler rejects: {e}"),
+                );
+            }
+        };
+        let Some(i) = self.workers.get_mut(w) else {
+            return;
+        };
+        let first = i.sent_ids.insert(f.env.id.clone());
+        match f.body {
+            Body::Heartbeat(_) => i.last_hb = Some(now),
+            Body::Ack(_) => {
+                if let Some(k) = f.env.ack_for().and_then(|d| i.dispatch_ids.get(d)) {
+                    i.acked.insert(k.clone());
+                }
+            }
+            Body::Register(r) if first => {
+                let mut got: Vec<PackageEntry> = r.packages;
+                got.sort();
+                let want = store.register_entries();
+                if got != want {
+                    let detail = format!("register reported {got:?}, the store has {want:?}");
+                    self.flag(Invariant::InventoryMatchesStore, now, Some(w), detail);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// (7) at-most-once: every original terminal frame comes from one dispatch or one task end.
+    pub fn on_persist(&mut self, w: usize, now: Instant, e: &OutboxEntry, cause: Cause<'_>) {
+        let Some(key) = e.task.clone() else { return };
+        self.persisted.insert(key.clone());
+        let Some(i) = self.workers.get_mut(w) else {
+            return;
+        };
+        i.terminals.insert(key.clone());
+        let c = canonical(&e.frame);
+        let copies = i.canon.entry(key.clone()).or_default();
+        if copies.contains(&c) {
+            return; // a cached re-send of a frame already counted
+        }
+        copies.push(c);
+        let n = i.this_input.entry(key.clone()).or_default();
+        *n += 1;
+        let mut bad = Vec::new();
+        if *n > 1 {
+            bad.push(format!("{} terminal frames for {key} from one input", *n));
+        }
+        match cause {
+            Cause::Finished(k) if *k == key => {
+                let t = i.exec_terminals.entry(key.clone()).or_default();
+                *t += 1;
+                let starts = i.starts.get(&key).copied().unwrap_or(0);
+                if *t > starts {
+                    bad.push(format!(
+                        "{t} terminal frames for {key} after {starts} executions"
+                    ));
+                }
+            }
+            Cause::Finished(k) => bad.push(format!("terminal frame for {key} when {k} finished")),
+            Cause::Frame => {}
+            Cause::Other => bad.push(format!(
+                "terminal frame for {key} with no dispatch or task end"
+            )),
+        }
+        for d in bad {
+            self.flag(Invariant::OneTerminalPerDispatch, now, Some(w), d);
+        }
+    }
+
+    /// Entries a restarted worker found on disk count as its answers.
+    pub fn on_restore(&mut self, w: usize, entries: &[OutboxEntry]) {
+        let Some(i) = self.inc(w) else { return };
+        for e in entries {
+            if let Some(k) = &e.task {
+                i.terminals.insert(k.clone());
+                i.canon
+                    .entry(k.clone())
+                    .or_default()
+                    .push(canonical(&e.frame));
+            }
+        }
+    }
+
+    /// (5) after every event: a registered worker's heartbeats are never late.
+    pub fn check_heartbeat(&mut self, w: usize, now: Instant, registered: bool) {
+        let Some(i) = self.inc(w) else { return };
+        if !registered {
+            i.registered_since = None;
+            i.last_hb = None;
+            return;
+        }
+        let since = *i.registered_since.get_or_insert(now);
+        let last = i.last_hb.unwrap_or(since).max(since);
+        if now > last + i.hb_bound {
+            let gap = now - last;
+            let bound = i.hb_bound;
+            i.last_hb = Some(now);
+            self.flag(
+                Invariant::HeartbeatCadence,
+                now,
+                Some(w),
+                format!("no heartbeat for {gap:?} while registered (bound {bound:?})"),
+            );
+        }
+    }
+
+    /// (7) at-least-once, at the end: every dispatch a live worker acked was answered.
+    pub fn check_answered(&mut self, w: usize, now: Instant) {
+        let missing = self.unanswered(w);
+        if let Some(k) = missing.first() {
+            let d = format!(
+                "{} acked dispatches never answered, e.g. {k}",
+                missing.len()
+            );
+            self.flag(Invariant::OneTerminalPerDispatch, now, Some(w), d);
+        }
+    }
+
+    /// (8) at the end: every terminal frame for a node the scheduler knows was recorded.
+    pub fn check_recorded(
+        &mut self,
+        now: Instant,
+        known: impl Fn(&TaskKey) -> bool,
+        recorded: &BTreeSet<TaskKey>,
+    ) {
+        let lost: Vec<&TaskKey> = self
+            .persisted
+            .iter()
+            .filter(|k| known(k) && !recorded.contains(*k))
+            .collect();
+        if let Some(k) = lost.first() {
+            let d = format!(
+                "{} finished tasks never reached the scheduler, e.g. {k}",
+                lost.len()
+            );
+            self.flag(Invariant::NoLostResult, now, None, d);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The `astra-sim` binary: one verbose seed (`--seed N`) or a parallel sweep (`--seeds K`).
+
+use astra_sim::cli::{self, USAGE};
+use astra_sim::runner::{self, Sweep};
+use astra_sim::{run_seed, SimOptions};
+use std::process::ExitCode;
+
+fn options(a: &cli::Args, seed: u64) -> SimOptions {
+    SimOptions {
+        max_workers: a.workers,
+        faults: a.faults,
+        trace_len: a.trace_len,
+        debug: a.debug,
+        ..SimOptions::new(seed).minutes(a.minutes)
+    }
+}
+
+fn one(a: &cli::Args, seed: u64) -> ExitCode {
+    let opts = options(a, seed);
+    let t = std::time::Instant::now();
+    let o = run_seed(opts.clone());
+    let wall = t.elapsed().as_secs_f64();
+    println!(
+        "seed={} events={} simulated={:.1}s wall={:.3}s events/s={:.0} hash={:016x}",
+        o.seed,
+        o.events,
+        o.sim_time.as_secs_f64(),
+        wall,
+        o.events as f64 / wall.max(1e-9),
+        o.log_hash
+    );
+    println!("{:?}", o.stats);
+    let mut ok = o.passed();
+    if a.check_determinism {
+        let again = run_seed(opts);
+        let same = again.log_hash == o.log_hash && again.events == o.events;
+        println!(
+            "determinism: {} (hash {:016x} vs {:016x})",
+            if same { "OK" } else { "MISMATCH" },
+            o.log_hash,
+            again.log_hash
+        );
+        ok &= same;
+    }
+    match o.failure_report() {
+        Some(r) => print!("{r}"),
+        None => println!("seed={} passed; replay: {}", o.seed, o.replay),
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn sweep(a: &cli::Args, seeds: u64) -> ExitCode {
+    let s = Sweep {
+        opts: options(a, 0),
+        first_seed: a.first_seed,
+        seeds,
+        jobs: a.jobs,
+        check_determinism: a.check_determinism,
+        progress: true,
+    };
+    let sum = runner::run(&s);
+    for f in sum.failures.iter().take(3) {
+        if let Some(r) = f.failure_report() {
+            println!("{r}");
+        }
+    }
+    if sum.failures.len() > 3 {
+        let rest: Vec<String> = sum.failures[3..]
+            .iter()
+            .map(|o| o.seed.to_string())
+            .collect();
+        println!("further failing seeds: {}", rest.join(" "));
+    }
+    print!("{}", sum.table());
+    println!(
+        "command: astra-sim --seeds {seeds} --first-seed {} --workers {} --faults {} --minutes {} --jobs {}{}",
+        a.first_seed,
+        a.workers,
+        a.faults,
+        a.minutes,
+        a.jobs,
+        if a.check_determinism { " --check-determinism" } else { "" }
+    );
+    if sum.failures.is_empty() && sum.nondeterministic.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn main() -> ExitCode {
+    let a = match cli::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("astra-sim: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if a.help {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    match (a.seed, a.seeds) {
+        (Some(seed), _) => one(&a, seed),
+        (None, Some(k)) => sweep(&a, k),
+        (None, None) => one(&a, 0),
+    }
+}

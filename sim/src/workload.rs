@@ -1,0 +1,50 @@
+//! The workload: random small DAGs of builtin-like nodes (`echo`, `sleep`, `fail`, `stream`)
+//! from the package every worker has.
+
+use crate::store::{BASE_PKG, BASE_VERSION, NODE_TYPES};
+use astra_core::rng::Rng;
+use astra_core::scheduler::{NodeSpec, RunSpec};
+use serde_json::json;
+
+/// A run of 1..=5 nodes; node i depends on a random subset of earlier nodes.
+pub fn random_run(rng: &mut Rng, run_no: u64) -> RunSpec {
+    let n = 1 + rng.below(5) as usize;
+    let mut nodes = Vec::with_capacity(n);
+    for i in 0..n {
+        // `fail` is rarer so most runs can succeed.
+        let t = match rng.below(10) {
+            0 => NODE_TYPES[2],
+            1..=3 => NODE_TYPES[1],
+            4..=5 => NODE_TYPES[3],
+            _ => NODE_TYPES[0],
+        };
+        let mut node = NodeSpec::new(&format!("n{i}"), t, BASE_PKG, BASE_VERSION);
+        node = match t {
+            "sleep" => node.param("ms", json!(50 + rng.below(2_000))),
+            "stream" => node.param("chunks", json!(1 + rng.below(4))),
+            "echo" => node.param("message", json!(format!("hello {run_no}/{i}"))),
+            _ => node,
+        };
+        for j in 0..i {
+            if rng.chance(0.4) {
+                node = node.after(&format!("n{j}"));
+            }
+        }
+        nodes.push(node);
+    }
+    RunSpec::new(&format!("run-{run_no}"), nodes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_are_valid_dags() {
+        let mut rng = Rng::new(1);
+        for k in 0..200 {
+            let r = random_run(&mut rng, k);
+            assert_eq!(astra_core::scheduler::validate_run(&r), Ok(()));
+        }
+    }
+}
