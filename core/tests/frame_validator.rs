@@ -295,7 +295,7 @@ fn every_emitted_frame_type_matches_the_spec_tables() {
     inv.handlers.insert(HandlerKey::new("p", "1", "echo"));
     let mut frames: Vec<Value> = Vec::new();
     let mut now = Instant::ZERO;
-    let mut step =
+    let step =
         |w: &mut Worker, now: Instant, i: Input, frames: &mut Vec<Value>| -> Vec<Value> {
             w.handle(now, i);
             let mut out = Vec::new();

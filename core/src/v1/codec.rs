@@ -123,55 +123,99 @@ pub fn decode(text: &str, max_len: usize) -> Result<Inbound, DecodeError> {
         });
     }
     let text = tolerate_non_finite(text);
-    // Fast path: straight from text into the envelope (payload kept as a map). Recovery of
-    // ids for the error answer re-parses, which only hostile or broken frames pay for.
-    // Happy path without path tracking (it costs about a third of decoding); a failure is
-    // decoded again with `serde_path_to_error` to name the field.
-    let parsed: Result<Envelope, _> = serde_json::from_str(&text).map_err(|_| {
-        let mut de = serde_json::Deserializer::from_str(&text);
-        let e = serde_path_to_error::deserialize::<_, Envelope>(&mut de).err();
-        (e, de.end().err())
-    });
-    let mut env = match parsed {
-        Ok(env) => env,
-        Err((Some(e), _)) => return Err(classify_failure(&text, e)),
-        Err((None, trailing)) => {
-            let reason = trailing.map(|e| e.to_string()).unwrap_or_else(|| "not a valid envelope".into());
-            return Err(DecodeError { kind: DecodeErrorKind::NotJson(reason), recovered: recover_from_text(&text) });
-        }
-    };    let fail = |kind, env: &Envelope| DecodeError {
-        kind,
-        recovered: recover_from_envelope(env),
+    // Happy path: the envelope straight from the text, the payload kept as a borrowed raw
+    // slice and typed straight from it (no intermediate JSON map), no path tracking. Any
+    // failure is decoded again, slowly, to name the field and recover ids for the answer.
+    let raw: RawEnvelope<'_> = match serde_json::from_str(&text) {
+        Ok(r) => r,
+        Err(_) => return Err(slow_failure(&text)),
     };
+    let kind = raw.kind;
+    let mut env = Envelope {
+        kind,
+        id: raw.id,
+        ts: raw.ts,
+        corr: raw.corr,
+        seq: raw.seq,
+        tenant: raw.tenant,
+        sender: raw.sender,
+        ack: raw.ack,
+        flags: raw.flags,
+        payload: Map::new(),
+    };
+    let payload = raw.payload.get();
+    if !payload.trim_start().starts_with('{') {
+        return Err(slow_failure(&text));
+    }
     if let Err(v) = validate_envelope(&env) {
-        return Err(fail(
-            DecodeErrorKind::Envelope {
+        return Err(DecodeError {
+            kind: DecodeErrorKind::Envelope {
                 field: v.field,
                 reason: v.reason,
             },
-            &env,
-        ));
+            recovered: recover_from_envelope(&env, payload),
+        });
     }
     let Some(ft) = FrameType::parse(&env.kind) else {
+        env.payload = serde_json::from_str(payload).unwrap_or_default();
         let kind = env.kind.clone();
         return Ok(Inbound {
             env,
             body: Body::Unknown(kind),
         });
     };
-    let payload = std::mem::take(&mut env.payload);
-    match type_payload(ft, payload) {
+    match typed_body(ft, payload) {
         Ok(body) => Ok(Inbound { env, body }),
-        Err((v, payload)) => {
-            env.payload = payload;
-            Err(fail(
-                DecodeErrorKind::Payload {
-                    frame_type: ft.to_string(),
-                    field: v.field,
-                    reason: v.reason,
-                },
-                &env,
-            ))
+        Err(v) => Err(DecodeError {
+            kind: DecodeErrorKind::Payload {
+                frame_type: ft.to_string(),
+                field: v.field,
+                reason: v.reason,
+            },
+            recovered: recover_from_envelope(&env, payload),
+        }),
+    }
+}
+
+/// The envelope as decoded on the fast path: identical fields and strictness to
+/// [`Envelope`], with the payload left as raw JSON text.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvelope<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
+    ts: String,
+    #[serde(default)]
+    corr: Option<String>,
+    #[serde(default)]
+    seq: Option<u64>,
+    tenant: String,
+    sender: super::envelope::Sender,
+    #[serde(default)]
+    ack: Option<super::envelope::AckField>,
+    #[serde(default)]
+    flags: Option<Vec<String>>,
+    #[serde(borrow)]
+    payload: &'a serde_json::value::RawValue,
+}
+
+/// Explains a frame that failed the fast path: not JSON, not an object, or the envelope
+/// field that is missing, unknown or mistyped (with its path).
+fn slow_failure(text: &str) -> DecodeError {
+    let mut de = serde_json::Deserializer::from_str(text);
+    match serde_path_to_error::deserialize::<_, Envelope>(&mut de) {
+        Err(e) => classify_failure(text, e),
+        Ok(_) => {
+            let reason = de
+                .end()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "not a valid envelope".into());
+            DecodeError {
+                kind: DecodeErrorKind::NotJson(reason),
+                recovered: recover_from_text(text),
+            }
         }
     }
 }
@@ -198,7 +242,8 @@ fn classify_failure(text: &str, e: serde_path_to_error::Error<serde_json::Error>
     }
 }
 
-fn recover_from_envelope(env: &Envelope) -> Recovered {
+fn recover_from_envelope(env: &Envelope, payload: &str) -> Recovered {
+    let payload: Map<String, Value> = serde_json::from_str(payload).unwrap_or_default();
     let s = |v: Option<&Value>| {
         v.and_then(Value::as_str)
             .filter(|s| !s.is_empty())
@@ -210,32 +255,18 @@ fn recover_from_envelope(env: &Envelope) -> Recovered {
         corr: env.corr.clone().filter(|s| !s.is_empty()),
         seq: env.seq,
         ack_request: env.ack_requested(),
-        run_id: s(env.payload.get("run_id")),
-        task_id: s(env.payload.get("task_id")),
-        node_id: s(env.payload.get("node_id")),
+        run_id: s(payload.get("run_id")),
+        task_id: s(payload.get("task_id")),
+        node_id: s(payload.get("node_id")),
     }
 }
 
-fn type_payload(
-    ft: FrameType,
-    payload: Map<String, Value>,
-) -> Result<Body, (Violation, Map<String, Value>)> {
-    // Typing consumes the map; keep a copy only for the error path's id recovery, which
-    // needs `run_id`/`task_id` (small: those three strings).
-    let keep: Map<String, Value> = ["run_id", "task_id", "node_id"]
-        .iter()
-        .filter_map(|k| payload.get(*k).map(|v| (k.to_string(), v.clone())))
-        .collect();
-    let v = Value::Object(payload);
-    typed_body(ft, v).map_err(|e| (e, keep))
-}
-
-fn typed_body(ft: FrameType, v: Value) -> Result<Body, Violation> {
+fn typed_body(ft: FrameType, v: &str) -> Result<Body, Violation> {
     Ok(match ft {
         FrameType::Handshake => Body::Handshake(typed(v)?),
         FrameType::Register => Body::Register(typed(v)?),
         FrameType::Heartbeat => Body::Heartbeat(typed(v)?),
-        FrameType::Ack => Body::Ack(serde_json::from_value(v).unwrap_or(AckPayload {
+        FrameType::Ack => Body::Ack(serde_json::from_str(v).unwrap_or(AckPayload {
             ok: None,
             for_id: None,
         })),
@@ -249,17 +280,24 @@ fn typed_body(ft: FrameType, v: Value) -> Result<Body, Violation> {
     })
 }
 
-fn typed<T: DeserializeOwned + Validate>(v: Value) -> Result<T, Violation> {
-    // Borrowing deserialisation of the value (no clone) on the happy path; the error path
-    // repeats it with path tracking to name the field.
-    let t: T = match T::deserialize(&v) {
+fn typed<T: DeserializeOwned + Validate>(v: &str) -> Result<T, Violation> {
+    let t: T = match serde_json::from_str(v) {
         Ok(t) => t,
         Err(_) => {
-            let e = match serde_path_to_error::deserialize::<_, T>(v) {
-                Ok(_) => return Err(Violation { field: "payload".into(), reason: "invalid payload".into() }),
+            let mut de = serde_json::Deserializer::from_str(v);
+            let e = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+                Ok(_) => {
+                    return Err(Violation {
+                        field: "payload".into(),
+                        reason: "invalid payload".into(),
+                    })
+                }
                 Err(e) => e,
             };
-            return Err(Violation { field: path_or(&e, "payload"), reason: serde_reason(e.inner()) });
+            return Err(Violation {
+                field: path_or(&e, "payload"),
+                reason: serde_reason(e.inner()),
+            });
         }
     };
     t.validate()?;
