@@ -3,6 +3,8 @@
 //! back into the core machine as inputs.
 
 pub mod agent;
+pub mod ai;
+pub mod app;
 pub mod config;
 pub mod metrics;
 pub mod outbox;

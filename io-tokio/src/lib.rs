@@ -1,11 +1,8 @@
-//! The tokio driver of astra-worker as a library: the control loop, the reference scheduler
-//! server, the metrics listener and the commands of the `astra-worker` binary. Integration
-//! tests and benchmarks use it directly.
+//! The tokio driver of astra-worker: [`TokioRuntime`], tokio's implementation of the
+//! application's runtime seam. The application itself (control loop, reference scheduler,
+//! commands, CLI) is `astra_host::app`, shared with the smol build.
 
-pub mod cli;
-pub mod clock;
-pub mod cmd;
-pub mod driver;
-pub mod http;
-pub mod logging;
-pub mod refsched;
+pub mod runtime;
+
+pub use astra_host::app;
+pub use runtime::TokioRuntime;

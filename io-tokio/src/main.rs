@@ -1,7 +1,7 @@
-//! `astra-worker`: the production binary.
+//! `astra-worker`: the production binary (tokio).
 
-use astra_io_tokio::cli::{Cli, Cmd, ConfigCmd};
-use astra_io_tokio::cmd;
+use astra_host::app::{self, cli::Cli};
+use astra_io_tokio::TokioRuntime;
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -18,13 +18,5 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    rt.block_on(async move {
-        match cli.command {
-            Cmd::Run(a) => cmd::run::run(a).await,
-            Cmd::Demo(a) => cmd::demo::demo(a).await,
-            Cmd::Config(ConfigCmd::Show { overrides, json }) => cmd::config::show(&overrides, json),
-            Cmd::Verify(a) => cmd::verify::verify(a).await,
-            Cmd::RefScheduler(a) => cmd::refsched::serve(a).await,
-        }
-    })
+    rt.block_on(app::main(TokioRuntime, cli))
 }

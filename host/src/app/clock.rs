@@ -1,12 +1,13 @@
-//! Maps tokio's monotonic clock onto the core's virtual `Instant` (microseconds since the
-//! driver started) and the wall clock used for envelope timestamps.
+//! Maps the monotonic clock onto the core's virtual `Instant` (microseconds since the driver
+//! started) and the wall clock used for envelope timestamps. Timers take `std::time::Instant`,
+//! which both runtimes accept.
 
 use astra_core::time::{Instant, WallClock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
-    base: tokio::time::Instant,
+    base: std::time::Instant,
     pub wall: WallClock,
 }
 
@@ -16,7 +17,7 @@ impl Clock {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         Clock {
-            base: tokio::time::Instant::now(),
+            base: std::time::Instant::now(),
             wall: WallClock::new(unix.as_micros() as u64),
         }
     }
@@ -25,7 +26,8 @@ impl Clock {
         Instant::from_micros(self.base.elapsed().as_micros() as u64)
     }
 
-    pub fn to_tokio(&self, t: Instant) -> tokio::time::Instant {
+    /// The real instant of a core deadline, for arming a runtime timer.
+    pub fn to_std(&self, t: Instant) -> std::time::Instant {
         self.base + Duration::from_micros(t.as_micros())
     }
 }

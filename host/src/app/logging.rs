@@ -1,7 +1,7 @@
 //! tracing set-up: level and format from config, `RUST_LOG` wins when set. Logs go to
 //! stderr so command output on stdout stays machine-readable.
 
-use astra_host::config::{LogFormat, LogLevel};
+use crate::config::{LogFormat, LogLevel};
 use tracing_subscriber::EnvFilter;
 
 pub fn init(level: LogLevel, format: LogFormat) {

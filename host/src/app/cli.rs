@@ -1,4 +1,5 @@
-//! Command-line interface of `astra-worker`. The help text is written to teach: each
+//! Command-line interface of both worker binaries (`astra-worker`, `astra-worker-smol`): the
+//! same subcommands and flags. The help text is written to teach: each
 //! command says what it is for and each flag which config field it overrides.
 
 use clap::{Args, Parser, Subcommand};

@@ -1,13 +1,8 @@
-//! The `astra-worker` subcommands.
+//! Command-line flags to configuration: loads settings with the flags as the highest-priority
+//! source, and the jitter seed of production runs.
 
-pub mod config;
-pub mod demo;
-pub mod refsched;
-pub mod run;
-pub mod verify;
-
-use crate::cli::Overrides;
-use astra_host::config::{load_with, ConfigError, LoadContext, LoadedConfig};
+use crate::app::cli::Overrides;
+use crate::config::{load_with, ConfigError, LoadContext, LoadedConfig};
 use serde_json::Value;
 use std::collections::BTreeMap;
 

@@ -2,29 +2,32 @@
 //! scheduler (reproducing the real one's ack-registration race) serves on 127.0.0.1; a worker
 //! connects over a real WebSocket; sample runs of builtin tasks execute; a summary follows.
 
-use crate::cli::DemoArgs;
-use crate::clock::Clock;
-use crate::driver::{self, DriverOptions, Link};
-use crate::refsched::RefScheduler;
-use astra_core::scheduler::{AckRace, NodeSpec, RunSpec, RunStatus, SchedEvent, SchedulerConfig};
+mod plan;
+
+use crate::app::cli::DemoArgs;
+use crate::app::clock::Clock;
+use crate::app::driver::{self, DriverOptions, Link};
+use crate::app::refsched::RefScheduler;
+use crate::app::rt::{spawn_joined, timeout, timeout_at};
+use crate::app::runtime::Runtime;
+use crate::config::WorkerSettings;
+use astra_core::scheduler::{AckRace, RunStatus, SchedEvent, SchedulerConfig};
 use astra_core::worker::{Command, Input};
-use astra_host::config::WorkerSettings;
-use astra_host::runner::{BUILTIN_PACKAGE, BUILTIN_VERSION};
-use serde_json::json;
+use plan::runs;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-pub async fn demo(args: DemoArgs) -> ExitCode {
-    crate::logging::init(
+pub async fn demo<R: Runtime>(rt: &R, args: DemoArgs) -> ExitCode {
+    crate::app::logging::init(
         if args.verbose {
-            astra_host::config::LogLevel::Info
+            crate::config::LogLevel::Info
         } else {
-            astra_host::config::LogLevel::Warning
+            crate::config::LogLevel::Warning
         },
-        astra_host::config::LogFormat::Text,
+        crate::config::LogFormat::Text,
     );
-    match run_demo(&args).await {
+    match run_demo(rt, &args).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -34,47 +37,7 @@ pub async fn demo(args: DemoArgs) -> ExitCode {
     }
 }
 
-fn runs(n: u32) -> Vec<(RunSpec, RunStatus)> {
-    let p = BUILTIN_PACKAGE;
-    let v = BUILTIN_VERSION;
-    let mut out = Vec::new();
-    for i in 1..=n {
-        let nodes = vec![
-            NodeSpec::new("greet", "echo", p, v)
-                .param("message", json!(format!("hello from run {i}"))),
-            NodeSpec::new("stream", "stream", p, v)
-                .after("greet")
-                .param("count", json!(5))
-                .param("interval_ms", json!(20))
-                .param("text", json!("tokens flow as feedback frames")),
-            NodeSpec::new("nap-a", "sleep", p, v)
-                .after("greet")
-                .param("ms", json!(150)),
-            NodeSpec::new("nap-b", "sleep", p, v)
-                .after("greet")
-                .param("ms", json!(150)),
-            NodeSpec::new("join", "echo", p, v)
-                .after("stream")
-                .after("nap-a")
-                .after("nap-b")
-                .param("done", json!(true)),
-        ];
-        out.push((
-            RunSpec::new(&format!("demo-run-{i}"), nodes),
-            RunStatus::Succeeded,
-        ));
-    }
-    let failing = vec![NodeSpec::new("boom", "fail", p, v)
-        .param("mode", json!("status"))
-        .param("message", json!("this task fails on purpose"))];
-    out.push((
-        RunSpec::new("demo-expected-failure", failing),
-        RunStatus::Failed,
-    ));
-    out
-}
-
-async fn run_demo(args: &DemoArgs) -> Result<bool, String> {
+async fn run_demo<R: Runtime>(rt: &R, args: &DemoArgs) -> Result<bool, String> {
     let tmp = tempfile::Builder::new()
         .prefix("astra-demo-")
         .tempdir()
@@ -89,12 +52,13 @@ async fn run_demo(args: &DemoArgs) -> Result<bool, String> {
         ..SchedulerConfig::default()
     };
     let sched = RefScheduler::start(
+        rt,
         "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
         sched_cfg,
     )
     .await
     .map_err(|e| format!("cannot start the reference scheduler: {e}"))?;
-    let mut events = sched.subscribe();
+    let events = sched.subscribe();
     println!("reference scheduler listening on {}", sched.url());
 
     let settings = WorkerSettings {
@@ -109,7 +73,7 @@ async fn run_demo(args: &DemoArgs) -> Result<bool, String> {
     };
     let clock = Clock::new();
     let started = Instant::now();
-    let (booted, rx, control) = super::run::start(&settings, clock)?;
+    let (booted, rx, control) = super::run::start(rt, &settings, clock).await?;
     let opts = DriverOptions {
         link: Link::WebSocket {
             url: settings.scheduler_ws_url.clone(),
@@ -119,11 +83,14 @@ async fn run_demo(args: &DemoArgs) -> Result<bool, String> {
         connect_timeout: Duration::from_secs(5),
     };
     let metrics = booted.agent.metrics().clone();
-    let worker = tokio::spawn(driver::run(booted.worker, booted.agent, rx, clock, opts));
+    let worker_rt = rt.clone();
+    let worker = spawn_joined(rt, async move {
+        driver::run(&worker_rt, booted.worker, booted.agent, rx, clock, opts).await
+    });
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
+        match timeout_at(rt, deadline, events.recv()).await {
             Ok(Ok(SchedEvent::Registered {
                 worker_id,
                 packages,
@@ -153,9 +120,8 @@ async fn run_demo(args: &DemoArgs) -> Result<bool, String> {
     let (mut dispatches, mut results, mut feedback, mut raced, mut timeouts) =
         (0u32, 0u32, 0u32, 0u32, 0u32);
     while finished.len() < expected.len() {
-        let ev = match tokio::time::timeout_at(deadline, events.recv()).await {
+        let ev = match timeout_at(rt, deadline, events.recv()).await {
             Ok(Ok(ev)) => ev,
-            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
             _ => break,
         };
         match &ev {
@@ -205,8 +171,8 @@ async fn run_demo(args: &DemoArgs) -> Result<bool, String> {
         }
     }
     let elapsed = t0.elapsed();
-    let _ = control.send(Input::Command(Command::Drain));
-    let stopped = tokio::time::timeout(Duration::from_secs(15), worker).await;
+    let _ = control.try_send(Input::Command(Command::Drain));
+    let stopped = timeout(rt, Duration::from_secs(15), worker.join()).await;
     let rendered = metrics.render();
 
     println!();
@@ -235,8 +201,8 @@ async fn run_demo(args: &DemoArgs) -> Result<bool, String> {
         println!("  {line}");
     }
     match stopped {
-        Ok(Ok(Ok(()))) => println!("worker drained and closed cleanly"),
-        Ok(Ok(Err(e))) => {
+        Ok(Some(Ok(()))) => println!("worker drained and closed cleanly"),
+        Ok(Some(Err(e))) => {
             ok = false;
             println!("worker stopped with an error: {e}");
         }
