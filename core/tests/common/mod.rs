@@ -1,0 +1,3 @@
+//! Helpers shared by several integration tests (and, by path, by the fuzz targets).
+pub mod frame_check;
+pub mod worker_ops;
