@@ -46,3 +46,8 @@ fn verify_command() {
 fn config_show_redacts() {
     c::config_show_redacts(&d());
 }
+#[test]
+fn packages_over_the_wire() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/packages/example_pkg/1.0.0");
+    c::packages_over_the_wire(&d(), &example);
+}

@@ -137,8 +137,15 @@ impl HostAgent {
 /// The package manager a worker runs with: the bundled `astra.builtin` package plus the
 /// package store under `packages_dir`.
 pub fn packages_for(
-    _settings: &crate::config::WorkerSettings,
+    settings: &crate::config::WorkerSettings,
     runner: &Runner,
 ) -> Result<Arc<dyn PackageManager>, String> {
-    Ok(Arc::new(BuiltinOnly(runner.clone())))
+    let sandbox = Arc::new(crate::sandbox::Sandbox::new(
+        crate::sandbox::SandboxConfig::default(),
+    ));
+    tracing::info!(isolation = %sandbox.isolation_report(), "task sandbox");
+    let python = packages::python_factory(settings, &sandbox);
+    let store =
+        packages::StorePackages::open(&settings.packages_dir, runner.clone(), sandbox, python)?;
+    Ok(Arc::new(store))
 }

@@ -47,6 +47,57 @@ pub enum Cmd {
     /// {"submit":{"run_id":"r1","nodes":[{"id":"n1","node_type":"echo","package_name":"astra.builtin","package_version":"0.1.0"}]}}),
     /// writes events as JSON lines on stdout.
     RefScheduler(RefSchedulerArgs),
+    /// Install, list or remove packages in packages_dir, with the same checks as pkg.install
+    /// (sha256, formats detected by content, hostile-archive rules, atomic replacement).
+    #[command(subcommand)]
+    Package(PackageCmd),
+    /// Run one task locally through the same machine, runner and sandbox as a dispatched task:
+    /// prints each feedback frame as it arrives and the terminal frame at the end. Exit code 0
+    /// when the task succeeded. Example: astra-worker exec echo --params '{"message":"hi"}'
+    Exec(ExecArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PackageCmd {
+    /// Install an archive (zip, tar, tar.gz) from a path, file:// or http(s):// URL.
+    Install {
+        /// Path or URL of the package archive.
+        source: String,
+        /// Expected SHA-256 of the archive (64 hex digits); a mismatch installs nothing.
+        #[arg(long)]
+        sha256: Option<String>,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// List installed packages with their status (broken ones with the reason).
+    List {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Remove one installed version.
+    Remove {
+        name: String,
+        version: String,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The node type to run, e.g. `echo` or `example.pkg.feedback_demo`.
+    pub node_type: String,
+    /// Package to take it from, NAME or NAME@VERSION (needed when several packages have it).
+    #[arg(long, value_name = "NAME[@VERSION]")]
+    pub package: Option<String>,
+    /// Task parameters as a JSON object.
+    #[arg(long, default_value = "{}")]
+    pub params: String,
+    /// Wall-clock limit for the task in milliseconds (as constraints.timeout_ms).
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    #[command(flatten)]
+    pub overrides: Overrides,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,8 @@
 
 pub mod config;
 pub mod demo;
+pub mod exec;
+pub mod package;
 pub mod refsched;
 pub mod run;
 pub mod verify;
@@ -22,5 +24,7 @@ pub async fn dispatch<R: Runtime>(rt: &R, cli: Cli) -> ExitCode {
         Cmd::Config(ConfigCmd::Show { overrides, json }) => config::show(&overrides, json),
         Cmd::Verify(a) => verify::verify(rt, a).await,
         Cmd::RefScheduler(a) => refsched::serve(rt, a).await,
+        Cmd::Package(c) => package::package(c),
+        Cmd::Exec(a) => exec::exec(a),
     }
 }
