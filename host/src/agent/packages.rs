@@ -4,7 +4,9 @@
 //! the inventory reported to the scheduler is always what can actually run.
 
 use super::PackageManager;
-use crate::packages::{run_op, HandlerSpec, InstallLimits, InstalledPackage, PackageStore, Runtime};
+use crate::packages::{
+    run_op, HandlerSpec, InstallLimits, InstalledPackage, PackageStore, Runtime,
+};
 use crate::runner::{Handler, ProcessHandler, Runner, BUILTIN_PACKAGE, BUILTIN_VERSION};
 use crate::sandbox::Sandbox;
 use astra_core::v1::PackageStatus;
@@ -13,7 +15,8 @@ use astra_core::worker::PackageOp;
 use std::sync::{Arc, Mutex};
 
 /// Builds the handler of a Python adapter (the Python bridge provides it).
-pub type PythonFactory = Arc<dyn Fn(&InstalledPackage, &HandlerSpec) -> Result<Arc<dyn Handler>, String> + Send + Sync>;
+pub type PythonFactory =
+    Arc<dyn Fn(&InstalledPackage, &HandlerSpec) -> Result<Arc<dyn Handler>, String> + Send + Sync>;
 
 pub struct StorePackages {
     store: PackageStore,
@@ -26,9 +29,22 @@ pub struct StorePackages {
 }
 
 impl StorePackages {
-    pub fn open(packages_dir: &std::path::Path, runner: Runner, sandbox: Arc<Sandbox>, python: Option<PythonFactory>) -> Result<StorePackages, String> {
-        let store = PackageStore::open(packages_dir).map_err(|e| format!("packages_dir {}: {e}", packages_dir.display()))?;
-        let me = StorePackages { store, runner, sandbox, python, limits: InstallLimits::default(), op_lock: Mutex::new(()) };
+    pub fn open(
+        packages_dir: &std::path::Path,
+        runner: Runner,
+        sandbox: Arc<Sandbox>,
+        python: Option<PythonFactory>,
+    ) -> Result<StorePackages, String> {
+        let store = PackageStore::open(packages_dir)
+            .map_err(|e| format!("packages_dir {}: {e}", packages_dir.display()))?;
+        let me = StorePackages {
+            store,
+            runner,
+            sandbox,
+            python,
+            limits: InstallLimits::default(),
+            op_lock: Mutex::new(()),
+        };
         for pkg in me.store.list() {
             me.register(&pkg);
         }
@@ -63,11 +79,18 @@ impl StorePackages {
         registry.register_package(&pkg.name, &pkg.version, handlers);
     }
 
-    fn handler_for(&self, pkg: &InstalledPackage, spec: &HandlerSpec) -> Result<Arc<dyn Handler>, String> {
+    fn handler_for(
+        &self,
+        pkg: &InstalledPackage,
+        spec: &HandlerSpec,
+    ) -> Result<Arc<dyn Handler>, String> {
         match &spec.runtime {
             Runtime::Process { args, .. } => {
-                let program = pkg.command_path(&spec.runtime).ok_or("process adapter without a command")?;
-                let h = ProcessHandler::new(program, args.clone(), self.sandbox.clone()).map_err(|e| e.to_string())?;
+                let program = pkg
+                    .command_path(&spec.runtime)
+                    .ok_or("process adapter without a command")?;
+                let h = ProcessHandler::new(program, args.clone(), self.sandbox.clone())
+                    .map_err(|e| e.to_string())?;
                 Ok(Arc::new(h))
             }
             Runtime::Builtin => {
@@ -95,10 +118,19 @@ impl PackageManager for StorePackages {
             if out.install {
                 match self.store.find(&out.name, &out.version) {
                     Some(pkg) => self.register(&pkg),
-                    None => return (out.name, out.version, out.install, Err("installed package vanished from the store".into())),
+                    None => {
+                        return (
+                            out.name,
+                            out.version,
+                            out.install,
+                            Err("installed package vanished from the store".into()),
+                        )
+                    }
                 }
             } else {
-                self.runner.registry().unregister_package(&out.name, &out.version);
+                self.runner
+                    .registry()
+                    .unregister_package(&out.name, &out.version);
             }
         }
         (out.name, out.version, out.install, out.outcome)
@@ -113,14 +145,19 @@ impl PackageManager for StorePackages {
 /// (see `runner::python`). The interpreter is `python3` from PATH unless `ASTRA_PYTHON`
 /// names another. When no usable interpreter exists, the factory still exists and fails
 /// every Python handler with the reason, so those packages are marked failed, never run.
-pub fn python_factory(_settings: &crate::config::WorkerSettings, sandbox: &Arc<Sandbox>) -> Option<PythonFactory> {
+pub fn python_factory(
+    _settings: &crate::config::WorkerSettings,
+    sandbox: &Arc<Sandbox>,
+) -> Option<PythonFactory> {
     use crate::runner::python::{PythonConfig, PythonRuntime};
     match PythonRuntime::new(PythonConfig::from_env(), sandbox.clone()) {
         Ok(runtime) => Some(runtime.factory()),
         Err(e) => {
             tracing::warn!(error = %e, "the Python runtime is unavailable; packages with Python adapters will be marked failed");
             let reason = e.to_string();
-            Some(Arc::new(move |_: &InstalledPackage, _: &HandlerSpec| Err(reason.clone())))
+            Some(Arc::new(move |_: &InstalledPackage, _: &HandlerSpec| {
+                Err(reason.clone())
+            }))
         }
     }
 }

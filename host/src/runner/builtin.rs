@@ -1,5 +1,5 @@
 //! The `astra.builtin` package: small handlers for demos, smoke tests and the simulator
-//! (`echo`, `sleep`, `fail`, `stream`).
+//! (`echo`, `sleep`, `fail`, `stream`), plus the SPLAI-style executors of [`crate::ai`].
 
 use super::context::ExecutionContext;
 use super::handler::{Handler, HandlerError, HandlerOutput};
@@ -29,10 +29,16 @@ pub fn register_builtins(registry: &HandlerRegistry) {
         ("fail", Arc::new(Fail)),
         ("stream", Arc::new(Stream)),
     ];
+    // The SPLAI-style executors (aggregation, tool_execution; embedding and retrieval with
+    // feature `ai`), configured from the environment.
+    let executors = crate::ai::builtin_handlers_from_env();
     registry.register_package(
         BUILTIN_PACKAGE,
         BUILTIN_VERSION,
-        handlers.into_iter().map(|(n, h)| (n.to_string(), h)),
+        handlers
+            .into_iter()
+            .map(|(n, h)| (n.to_string(), h))
+            .chain(executors),
     );
 }
 
