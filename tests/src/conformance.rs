@@ -652,3 +652,174 @@ pub fn packages_over_the_wire(d: &Drivers, example_pkg: &std::path::Path) {
     });
     assert_eq!(e.sched.count("Rejected", |_| true), 0);
 }
+
+/// Builds each hostile archive of the installer's rules with Python's tarfile/zipfile
+/// (files named `<case>.<ext>` in `dir`).
+fn hostile_archives(dir: &std::path::Path) -> Vec<(String, std::path::PathBuf)> {
+    let py = r#"
+import io, sys, tarfile, zipfile, os
+d = sys.argv[1]
+M = b'{"schemaVersion":"1.0.0","name":"evil.pkg","version":"1.0.0","description":"x","adapters":[{"name":"a","entrypoint":"m","capabilities":["c"]}],"python":{"requires":">=3"},"nodes":[{"type":"t","status":"published","category":"c","label":"l","adapter":"a","handler":"h","schema":{}}]}'
+def tar(name, members):
+    with tarfile.open(os.path.join(d, name + ".tgz"), "w:gz") as t:
+        for m in members:
+            info, data = m
+            t.addfile(info, io.BytesIO(data) if data is not None else None)
+def f(n, b):
+    i = tarfile.TarInfo(n); i.size = len(b); return (i, b)
+def link(n, target, kind):
+    i = tarfile.TarInfo(n); i.type = kind; i.linkname = target; return (i, None)
+def dev(n):
+    i = tarfile.TarInfo(n); i.type = tarfile.CHRTYPE; i.devmajor = 1; i.devminor = 3; return (i, None)
+tar("traversal", [f("manifest.json", M), f("../escaped.txt", b"x")])
+tar("absolute", [f("manifest.json", M), f("/tmp/astra-absolute-escape.txt", b"x")])
+tar("symlink", [f("manifest.json", M), link("adapters", "/tmp", tarfile.SYMTYPE), f("adapters/escaped.txt", b"x")])
+tar("hardlink", [f("manifest.json", M), link("passwd", "/etc/passwd", tarfile.LNKTYPE)])
+tar("device", [f("manifest.json", M), dev("null")])
+tar("duplicate", [f("manifest.json", M), f("manifest.json", M)])
+tar("no-manifest", [f("README", b"nothing here")])
+tar("bad-manifest", [f("manifest.json", b'{"name": 1}')])
+with zipfile.ZipFile(os.path.join(d, "bomb.zip"), "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("manifest.json", M)
+    z.writestr("big.bin", b"\0" * (300 * 1024 * 1024))
+"#;
+    let st = std::process::Command::new("python3")
+        .args(["-c", py])
+        .arg(dir)
+        .status()
+        .expect("python3");
+    assert!(st.success(), "could not build the hostile archives");
+    [
+        "traversal.tgz",
+        "absolute.tgz",
+        "symlink.tgz",
+        "hardlink.tgz",
+        "device.tgz",
+        "duplicate.tgz",
+        "no-manifest.tgz",
+        "bad-manifest.tgz",
+        "bomb.zip",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), dir.join(n)))
+    .collect()
+}
+
+/// Every hostile archive is refused over the wire with `pkg.event failed`, nothing lands
+/// outside the staging area, and the previous install stays runnable.
+pub fn hostile_archives_over_the_wire(d: &Drivers, example_pkg: &std::path::Path) {
+    let mut e = env(d, &[]);
+    let _w = worker(d, &e, "w-hostile", 2, vec![]);
+    registered(&mut e, "w-hostile");
+    let root = e.dir.path().join("archives");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    use std::os::unix::fs::PermissionsExt;
+    for p in [e.dir.path(), root.as_path()] {
+        let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
+    }
+    let good = root.join("example.tgz");
+    tar_gz(example_pkg, &good);
+    e.sched.inject(
+        "w-hostile",
+        pkg_install(
+            "example.pkg",
+            "1.0.0",
+            &format!("file://{}", good.display()),
+            &sha256_of(&good),
+        ),
+    );
+    e.sched.wait("PkgEvent", T, |b| {
+        b["name"] == "example.pkg" && b["status"] == "installed"
+    });
+    let _ = std::fs::remove_file("/tmp/astra-absolute-escape.txt");
+    for (i, (case, path)) in hostile_archives(&root).into_iter().enumerate() {
+        let mut frame = pkg_install(
+            "evil.pkg",
+            "1.0.0",
+            &format!("file://{}", path.display()),
+            &sha256_of(&path),
+        );
+        frame["id"] = json!(format!("hostile-{i}"));
+        e.sched.inject("w-hostile", frame);
+        let n = i + 1;
+        let deadline = std::time::Instant::now() + T;
+        while e.sched.count("PkgEvent", |b| b["name"] == "evil.pkg") < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no pkg.event for hostile case {case}"
+            );
+            e.sched.settle(Duration::from_millis(50));
+        }
+        assert_eq!(
+            e.sched.count("PkgEvent", |b| b["name"] == "evil.pkg"
+                && b["status"] == "installed"),
+            0,
+            "hostile case {case} was installed"
+        );
+    }
+    assert!(!std::path::Path::new("/tmp/astra-absolute-escape.txt").exists());
+    assert!(
+        !e.dir.path().join("escaped.txt").exists()
+            && !e.dir.path().join("packages/escaped.txt").exists()
+    );
+    assert!(
+        !e.dir.path().join("packages/evil.pkg").exists(),
+        "nothing of evil.pkg stays in the store"
+    );
+    e.sched.submit(json!({"run_id": "r-still", "nodes": [{"id": "e", "node_type": "example.pkg.echo", "package_name": "example.pkg", "package_version": "1.0.0", "parameters": {"message": "ok"}}]}));
+    assert_eq!(run_finished(&mut e, "r-still"), "succeeded");
+}
+
+/// A slow download does not stall the control loop: a run submitted meanwhile completes
+/// before the install does.
+pub fn install_does_not_block_the_loop(d: &Drivers) {
+    let mut e = env(d, &[]);
+    let _w = worker(d, &e, "w-slow", 2, vec![]);
+    registered(&mut e, "w-slow");
+    let root = e.dir.path().join("archives");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let tgz = root.join("shell.tgz");
+    tar_gz(&process_package(&root), &tgz);
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let body = std::fs::read(&tgz).expect("read");
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut s, _)) = l.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            // Trickle the body over ~3 s.
+            for chunk in body.chunks(body.len().div_ceil(30).max(1)) {
+                let _ = s.write_all(chunk);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    e.sched.inject(
+        "w-slow",
+        pkg_install(
+            "shell.pkg",
+            "2.0.0",
+            &format!("http://{addr}/slow.tgz"),
+            &sha256_of(&tgz),
+        ),
+    );
+    e.sched.submit(run(
+        "r-during",
+        vec![node("x", "sleep", json!({"ms": 100}), &[])],
+    ));
+    assert_eq!(run_finished(&mut e, "r-during"), "succeeded");
+    assert_eq!(
+        e.sched.count("PkgEvent", |_| true),
+        0,
+        "the run finished while the download was still going"
+    );
+    e.sched.wait("PkgEvent", T, |b| {
+        b["name"] == "shell.pkg" && b["status"] == "installed"
+    });
+}

@@ -3,7 +3,10 @@
 use astra_tests::conformance::{self as c, Drivers};
 
 fn d() -> Drivers {
-    Drivers { worker: astra_tests::binary("astra-worker"), sched: astra_tests::binary("astra-worker") }
+    Drivers {
+        worker: astra_tests::binary("astra-worker"),
+        sched: astra_tests::binary("astra-worker"),
+    }
 }
 
 #[test]
@@ -48,6 +51,17 @@ fn config_show_redacts() {
 }
 #[test]
 fn packages_over_the_wire() {
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/packages/example_pkg/1.0.0");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/packages/example_pkg/1.0.0");
     c::packages_over_the_wire(&d(), &example);
+}
+#[test]
+fn hostile_archives_over_the_wire() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/packages/example_pkg/1.0.0");
+    c::hostile_archives_over_the_wire(&d(), &example);
+}
+#[test]
+fn install_does_not_block_the_loop() {
+    c::install_does_not_block_the_loop(&d());
 }
