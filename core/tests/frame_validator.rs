@@ -295,18 +295,17 @@ fn every_emitted_frame_type_matches_the_spec_tables() {
     inv.handlers.insert(HandlerKey::new("p", "1", "echo"));
     let mut frames: Vec<Value> = Vec::new();
     let mut now = Instant::ZERO;
-    let step =
-        |w: &mut Worker, now: Instant, i: Input, frames: &mut Vec<Value>| -> Vec<Value> {
-            w.handle(now, i);
-            let mut out = Vec::new();
-            while let Some(a) = w.poll_action() {
-                if let Action::Send(f) = a {
-                    out.push(serde_json::from_str::<Value>(f.text()).unwrap());
-                }
+    let step = |w: &mut Worker, now: Instant, i: Input, frames: &mut Vec<Value>| -> Vec<Value> {
+        w.handle(now, i);
+        let mut out = Vec::new();
+        while let Some(a) = w.poll_action() {
+            if let Action::Send(f) = a {
+                out.push(serde_json::from_str::<Value>(f.text()).unwrap());
             }
-            frames.extend(out.clone());
-            out
-        };
+        }
+        frames.extend(out.clone());
+        out
+    };
     let ack = |id: &Value| {
         Input::Frame(Incoming::Text(sched(
             "ack",

@@ -319,7 +319,9 @@ fn lock_dir(dir: &Path) -> Result<File, OutboxError> {
     let mut waited = std::time::Duration::ZERO;
     let step = std::time::Duration::from_millis(20);
     let mut locked = try_lock(&file);
-    while matches!(&locked, Err(e) if e.kind() == io::ErrorKind::WouldBlock) && waited < std::time::Duration::from_secs(2) {
+    while matches!(&locked, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        && waited < std::time::Duration::from_secs(2)
+    {
         std::thread::sleep(step);
         waited += step;
         locked = try_lock(&file);

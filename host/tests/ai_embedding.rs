@@ -9,10 +9,10 @@
 //! -- --ignored --nocapture`.
 #![cfg(feature = "ai")]
 
+use astra_core::work::TaskKey;
 use astra_host::ai::embed::{ModelCache, DEFAULT_EMBEDDING_MODEL};
 use astra_host::ai::{builtin_handlers, AiSettings};
 use astra_host::runner::{CancelToken, ExecutionContext, FeedbackHandle, Handler};
-use astra_core::work::TaskKey;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 fn model_files() -> PathBuf {
     let root = std::env::var_os("ASTRA_TEST_MODELS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/astra-test-models"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/astra-test-models")
+        });
     let dir = root.join("all-MiniLM-L6-v2");
     for f in ["config.json", "tokenizer.json", "model.safetensors"] {
         assert!(
@@ -51,7 +54,10 @@ fn settings(tmp: &Path) -> AiSettings {
 fn ctx(task: &str, node_type: &str, params: Value, tmp: &Path) -> ExecutionContext {
     let data_dir = tmp.join("tasks/run-1").join(task);
     std::fs::create_dir_all(&data_dir).unwrap();
-    let key = TaskKey { run_id: "run-1".into(), task_id: task.into() };
+    let key = TaskKey {
+        run_id: "run-1".into(),
+        task_id: task.into(),
+    };
     ExecutionContext {
         run_id: key.run_id.clone(),
         task_id: key.task_id.clone(),
@@ -71,7 +77,11 @@ fn ctx(task: &str, node_type: &str, params: Value, tmp: &Path) -> ExecutionConte
 }
 
 fn handler(handlers: &[(String, Arc<dyn Handler>)], name: &str) -> Arc<dyn Handler> {
-    handlers.iter().find(|(n, _)| n == name).map(|(_, h)| h.clone()).expect(name)
+    handlers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, h)| h.clone())
+        .expect(name)
 }
 
 struct Fixture {
@@ -80,7 +90,8 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ai/minilm-reference.json");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ai/minilm-reference.json");
     let v: Value = serde_json::from_slice(&std::fs::read(&path).expect("fixture")).unwrap();
     Fixture {
         sentences: serde_json::from_value(v["sentences"].clone()).unwrap(),
@@ -101,15 +112,23 @@ fn vectors_match_sentence_transformers_batched_and_single() {
     let fx = fixture();
     assert!(fx.sentences.len() >= 8);
     let cancel = CancelToken::new();
-    let (batched, info) = cache.embed(DEFAULT_EMBEDDING_MODEL, fx.sentences.clone(), 32, &cancel).unwrap();
+    let (batched, info) = cache
+        .embed(DEFAULT_EMBEDDING_MODEL, fx.sentences.clone(), 32, &cancel)
+        .unwrap();
     assert_eq!(info.dimension, 384);
-    let (single, _) = cache.embed(DEFAULT_EMBEDDING_MODEL, fx.sentences.clone(), 1, &cancel).unwrap();
+    let (single, _) = cache
+        .embed(DEFAULT_EMBEDDING_MODEL, fx.sentences.clone(), 1, &cancel)
+        .unwrap();
     let mut worst = 1.0f32;
     for (i, want) in fx.vectors.iter().enumerate() {
         for (how, got) in [("batch 32", &batched[i]), ("batch 1", &single[i])] {
             let c = cosine(got, want);
             worst = worst.min(c);
-            assert!(c >= 0.999, "sentence {i} ({how}): cosine {c} < 0.999 for {:?}", fx.sentences[i]);
+            assert!(
+                c >= 0.999,
+                "sentence {i} ({how}): cosine {c} < 0.999 for {:?}",
+                fx.sentences[i]
+            );
             let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
             assert!((norm - 1.0).abs() < 1e-4, "not unit length: {norm}");
         }
@@ -118,7 +137,10 @@ fn vectors_match_sentence_transformers_batched_and_single() {
     for (a, b) in batched.iter().zip(&single) {
         assert!(cosine(a, b) > 0.99999);
     }
-    eprintln!("worst cosine vs sentence-transformers: {worst:.7}; model load {} ms", info.load_ms);
+    eprintln!(
+        "worst cosine vs sentence-transformers: {worst:.7}; model load {} ms",
+        info.load_ms
+    );
 }
 
 #[test]
@@ -126,7 +148,14 @@ fn embedding_executor_outputs_and_artifact() {
     let tmp = tempfile::tempdir().unwrap();
     let hs = builtin_handlers(&settings(tmp.path()), None);
     let h = handler(&hs, "embedding");
-    let out = h.run(&ctx("e1", "embedding", json!({"text": "hello world", "model": ""}), tmp.path())).unwrap();
+    let out = h
+        .run(&ctx(
+            "e1",
+            "embedding",
+            json!({"text": "hello world", "model": ""}),
+            tmp.path(),
+        ))
+        .unwrap();
     let o = &out["outputs"];
     assert_eq!(o["backend"], "local");
     assert_eq!(o["model"], DEFAULT_EMBEDDING_MODEL);
@@ -139,16 +168,50 @@ fn embedding_executor_outputs_and_artifact() {
     let file = tmp.path().join("artifacts/run-1/e1/output.json");
     assert_eq!(art["size_bytes"], std::fs::metadata(&file).unwrap().len());
 
-    let out = h.run(&ctx("e2", "embedding", json!({"texts_json": "[\"a\", \"b\", \" \"]"}), tmp.path())).unwrap();
+    let out = h
+        .run(&ctx(
+            "e2",
+            "embedding",
+            json!({"texts_json": "[\"a\", \"b\", \" \"]"}),
+            tmp.path(),
+        ))
+        .unwrap();
     assert_eq!(out["outputs"]["text_count"], 2);
     assert!(out["outputs"].get("vector").is_none());
 
-    let e = h.run(&ctx("e3", "embedding", json!({"text": "x", "embedding_model": "org/absent"}), tmp.path())).unwrap_err();
-    assert!(e.message.starts_with("parameter `embedding_model`: embedding model org/absent is not installed"), "{}", e.message);
-    let e = h.run(&ctx("e4", "embedding", json!({"text": "x", "embedding_model": "../../etc"}), tmp.path())).unwrap_err();
+    let e = h
+        .run(&ctx(
+            "e3",
+            "embedding",
+            json!({"text": "x", "embedding_model": "org/absent"}),
+            tmp.path(),
+        ))
+        .unwrap_err();
+    assert!(
+        e.message.starts_with(
+            "parameter `embedding_model`: embedding model org/absent is not installed"
+        ),
+        "{}",
+        e.message
+    );
+    let e = h
+        .run(&ctx(
+            "e4",
+            "embedding",
+            json!({"text": "x", "embedding_model": "../../etc"}),
+            tmp.path(),
+        ))
+        .unwrap_err();
     assert!(e.message.contains("is invalid"), "{}", e.message);
-    let e = h.run(&ctx("e5", "embedding", json!({}), tmp.path())).unwrap_err();
-    assert!(e.message.contains("embedding requires non-empty text/prompt"), "{}", e.message);
+    let e = h
+        .run(&ctx("e5", "embedding", json!({}), tmp.path()))
+        .unwrap_err();
+    assert!(
+        e.message
+            .contains("embedding requires non-empty text/prompt"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -162,14 +225,33 @@ fn retrieval_persists_an_index_and_filters() {
         {"id": "fox", "text": "The quick brown fox jumps over the lazy dog.", "metadata": {"tenant": "acme"}},
         {"id": "paris", "text": "Paris is the capital of France.", "metadata": {"tenant": "acme"}}
     ]);
-    let out = h.run(&ctx("r1", "retrieval", json!({"index": "kb", "documents_json": docs.to_string()}), tmp.path())).unwrap();
+    let out = h
+        .run(&ctx(
+            "r1",
+            "retrieval",
+            json!({"index": "kb", "documents_json": docs.to_string()}),
+            tmp.path(),
+        ))
+        .unwrap();
     assert_eq!(out["outputs"]["upserted"], 4);
     assert_eq!(out["outputs"]["index_size"], 4);
     assert_eq!(out["outputs"]["documents"], json!([]));
 
     // A later task queries what the first stored.
-    let out = h.run(&ctx("r2", "retrieval", json!({"index": "kb", "query": "how can I change my password?", "top_k": 2}), tmp.path())).unwrap();
-    let ids: Vec<&str> = out["outputs"]["documents"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    let out = h
+        .run(&ctx(
+            "r2",
+            "retrieval",
+            json!({"index": "kb", "query": "how can I change my password?", "top_k": 2}),
+            tmp.path(),
+        ))
+        .unwrap();
+    let ids: Vec<&str> = out["outputs"]["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&"pw") && ids.contains(&"pw-other"), "{ids:?}");
 
@@ -177,13 +259,22 @@ fn retrieval_persists_an_index_and_filters() {
     let hits = out["outputs"]["documents"].as_array().unwrap();
     assert_eq!(hits.len(), 3);
     assert_eq!(hits[0]["id"], "pw");
-    assert!(hits.windows(2).all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64()));
+    assert!(hits
+        .windows(2)
+        .all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64()));
 
     // Inline documents without an index: SPLAI's behaviour.
     let out = h.run(&ctx("r4", "retrieval", json!({"query": "capital of France", "documents": "The fox is quick.\nParis is the capital of France."}), tmp.path())).unwrap();
     assert_eq!(out["outputs"]["documents"][0]["id"], "doc-2");
 
-    let e = h.run(&ctx("r5", "retrieval", json!({"index": "../x", "query": "q"}), tmp.path())).unwrap_err();
+    let e = h
+        .run(&ctx(
+            "r5",
+            "retrieval",
+            json!({"index": "../x", "query": "q"}),
+            tmp.path(),
+        ))
+        .unwrap_err();
     assert!(e.message.starts_with("parameter `index`"), "{}", e.message);
 }
 
@@ -192,8 +283,14 @@ fn retrieval_persists_an_index_and_filters() {
 #[ignore]
 fn throughput() {
     let tmp = tempfile::tempdir().unwrap();
-    let threads: usize = std::env::var("ASTRA_BENCH_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
-    let s = AiSettings { threads, ..settings(tmp.path()) };
+    let threads: usize = std::env::var("ASTRA_BENCH_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let s = AiSettings {
+        threads,
+        ..settings(tmp.path())
+    };
     let cache = ModelCache::new(&s);
     let cancel = CancelToken::new();
     let t = Instant::now();
@@ -201,13 +298,24 @@ fn throughput() {
     let load = t.elapsed();
     let fx = fixture();
     let texts: Vec<String> = (0..128).map(|i| fx.sentences[i % 8].clone()).collect();
-    cache.embed(DEFAULT_EMBEDDING_MODEL, texts[..8].to_vec(), 8, &cancel).unwrap(); // warm-up
+    cache
+        .embed(DEFAULT_EMBEDDING_MODEL, texts[..8].to_vec(), 8, &cancel)
+        .unwrap(); // warm-up
     for batch in [1usize, 32] {
         let n = if batch == 1 { 64 } else { 128 };
         let t = Instant::now();
-        cache.embed(DEFAULT_EMBEDDING_MODEL, texts[..n].to_vec(), batch, &cancel).unwrap();
+        cache
+            .embed(DEFAULT_EMBEDDING_MODEL, texts[..n].to_vec(), batch, &cancel)
+            .unwrap();
         let secs = t.elapsed().as_secs_f64();
-        eprintln!("threads {threads}, batch {batch}: {:.1} sentences/s ({:.2} ms/sentence)", n as f64 / secs, secs * 1000.0 / n as f64);
+        eprintln!(
+            "threads {threads}, batch {batch}: {:.1} sentences/s ({:.2} ms/sentence)",
+            n as f64 / secs,
+            secs * 1000.0 / n as f64
+        );
     }
-    eprintln!("model load (cold, incl. sha256 of weights): {} ms", load.as_millis());
+    eprintln!(
+        "model load (cold, incl. sha256 of weights): {} ms",
+        load.as_millis()
+    );
 }

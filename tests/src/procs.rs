@@ -43,13 +43,29 @@ impl RefSched {
                 }
             }
         });
-        let first = rx.recv_timeout(Duration::from_secs(20)).expect("ref-scheduler printed its address");
-        let url = first["listening"].as_str().expect("listening url").to_string();
-        RefSched { child, stdin, events: rx, url, seen: Vec::new() }
+        let first = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("ref-scheduler printed its address");
+        let url = first["listening"]
+            .as_str()
+            .expect("listening url")
+            .to_string();
+        RefSched {
+            child,
+            stdin,
+            events: rx,
+            url,
+            seen: Vec::new(),
+        }
     }
 
     pub fn port(&self) -> u16 {
-        self.url.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).expect("port in url")
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .expect("port in url")
     }
 
     pub fn control(&mut self, v: Value) {
@@ -71,7 +87,12 @@ impl RefSched {
 
     /// Waits for an event `{Kind: {...}}` whose body satisfies `pred`; returns the body.
     pub fn wait(&mut self, kind: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
-        if let Some(v) = self.seen.iter().filter_map(|e| e.get(kind)).find(|b| pred(b)) {
+        if let Some(v) = self
+            .seen
+            .iter()
+            .filter_map(|e| e.get(kind))
+            .find(|b| pred(b))
+        {
             return v.clone();
         }
         let deadline = Instant::now() + timeout;
@@ -86,8 +107,13 @@ impl RefSched {
                         }
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => panic!("no {kind} event within {timeout:?}; seen: {:#?}", self.tail()),
-                Err(RecvTimeoutError::Disconnected) => panic!("ref-scheduler exited; seen: {:#?}", self.tail()),
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "no {kind} event within {timeout:?}; seen: {:#?}",
+                    self.tail()
+                ),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("ref-scheduler exited; seen: {:#?}", self.tail())
+                }
             }
         }
     }
@@ -95,13 +121,20 @@ impl RefSched {
     /// Collects events for `d` (to assert something did NOT happen).
     pub fn settle(&mut self, d: Duration) {
         let deadline = Instant::now() + d;
-        while let Ok(ev) = self.events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        while let Ok(ev) = self
+            .events
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
             self.seen.push(ev);
         }
     }
 
     pub fn count(&self, kind: &str, pred: impl Fn(&Value) -> bool) -> usize {
-        self.seen.iter().filter_map(|e| e.get(kind)).filter(|b| pred(b)).count()
+        self.seen
+            .iter()
+            .filter_map(|e| e.get(kind))
+            .filter(|b| pred(b))
+            .count()
     }
 
     fn tail(&self) -> Vec<Value> {
@@ -137,7 +170,14 @@ pub struct WorkerOpts<'a> {
 
 impl WorkerProc {
     pub fn start(bin: &Path, o: &WorkerOpts<'_>) -> WorkerProc {
-        let log = o.dir.join(format!("{}-{}.log", o.worker_id, std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)));
+        let log = o.dir.join(format!(
+            "{}-{}.log",
+            o.worker_id,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
         let logf = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(bin);
         cmd.arg("run")
@@ -169,7 +209,11 @@ impl WorkerProc {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn worker");
-        WorkerProc { child: Some(child), log, metrics }
+        WorkerProc {
+            child: Some(child),
+            log,
+            metrics,
+        }
     }
 
     pub fn pid(&self) -> i32 {
@@ -200,7 +244,10 @@ impl WorkerProc {
                 return st.code();
             }
             if Instant::now() > deadline {
-                panic!("worker did not exit within {timeout:?}; log:\n{}", self.log_tail());
+                panic!(
+                    "worker did not exit within {timeout:?}; log:\n{}",
+                    self.log_tail()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -226,7 +273,11 @@ impl WorkerProc {
     /// A counter or gauge value from /metrics.
     pub fn metric(&self, name: &str) -> Option<f64> {
         let body = self.http_get("/metrics")?;
-        body.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+        body.lines().find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|r| r.strip_prefix(' '))
+                .and_then(|v| v.trim().parse().ok())
+        })
     }
 }
 
@@ -238,5 +289,8 @@ impl Drop for WorkerProc {
 
 /// A free loopback port (bound then released; fine for tests on one machine).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }

@@ -150,14 +150,25 @@ pub fn python_factory(
     sandbox: &Arc<Sandbox>,
 ) -> Option<PythonFactory> {
     use crate::runner::python::{PythonConfig, PythonRuntime};
-    match PythonRuntime::new(PythonConfig::from_env(), sandbox.clone()) {
-        Ok(runtime) => Some(runtime.factory()),
-        Err(e) => {
-            tracing::warn!(error = %e, "the Python runtime is unavailable; packages with Python adapters will be marked failed");
-            let reason = e.to_string();
-            Some(Arc::new(move |_: &InstalledPackage, _: &HandlerSpec| {
-                Err(reason.clone())
-            }))
-        }
-    }
+    // Created on the first package that has a Python adapter: probing interpreters inside
+    // the sandbox costs tens of milliseconds and a process, which a worker without Python
+    // packages should not pay at start-up.
+    let sandbox = sandbox.clone();
+    let runtime: Arc<std::sync::OnceLock<Result<PythonFactory, String>>> =
+        Arc::new(std::sync::OnceLock::new());
+    Some(Arc::new(
+        move |pkg: &InstalledPackage, spec: &HandlerSpec| {
+            let made = runtime.get_or_init(|| match PythonRuntime::new(PythonConfig::from_env(), sandbox.clone()) {
+            Ok(rt) => Ok(rt.factory()),
+            Err(e) => {
+                tracing::warn!(error = %e, "the Python runtime is unavailable; packages with Python adapters will be marked failed");
+                Err(e.to_string())
+            }
+        });
+            match made {
+                Ok(factory) => factory(pkg, spec),
+                Err(reason) => Err(reason.clone()),
+            }
+        },
+    ))
 }

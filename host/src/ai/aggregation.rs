@@ -119,8 +119,7 @@ pub enum DepError {
 fn safe_segment(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with('.')
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~'))
 }
 
@@ -130,7 +129,9 @@ pub fn resolve_uri(root: &Path, uri: &str) -> Result<PathBuf, DepError> {
     let rest = uri.strip_prefix("artifact://").ok_or_else(unsupported)?;
     let segs: Vec<&str> = rest.split('/').collect();
     match segs.as_slice() {
-        [run, task] | [run, task, OUTPUT_FILE] if *run != "s3" && safe_segment(run) && safe_segment(task) => {
+        [run, task] | [run, task, OUTPUT_FILE]
+            if *run != "s3" && safe_segment(run) && safe_segment(task) =>
+        {
             Ok(root.join(run).join(task).join(OUTPUT_FILE))
         }
         _ => Err(unsupported()),
@@ -162,15 +163,26 @@ fn load_dep(root: &Path, uri: &str) -> Result<Map<String, Value>, DepError> {
 }
 
 /// Collects the sources from the parameters.
-pub fn gather(root: &Path, p: &Map<String, Value>) -> Result<(Vec<Source>, Vec<String>), HandlerError> {
+pub fn gather(
+    root: &Path,
+    p: &Map<String, Value>,
+) -> Result<(Vec<Source>, Vec<String>), HandlerError> {
     let mut sources = Vec::new();
     if let Some(items) = params::json_doc(p, "items_json")? {
         let Value::Array(items) = items else {
-            return Err(ParamError::new("items_json", "invalid items_json: must be a JSON array of objects").into());
+            return Err(ParamError::new(
+                "items_json",
+                "invalid items_json: must be a JSON array of objects",
+            )
+            .into());
         };
         for (i, item) in items.into_iter().enumerate() {
             let Value::Object(fields) = item else {
-                return Err(ParamError::new("items_json", format!("invalid items_json: item {i} must be an object")).into());
+                return Err(ParamError::new(
+                    "items_json",
+                    format!("invalid items_json: item {i} must be an object"),
+                )
+                .into());
             };
             sources.push(Source {
                 id: format!("inline-{}", i + 1),
@@ -277,7 +289,8 @@ pub fn aggregate(root: &Path, p: &Map<String, Value>) -> Result<Map<String, Valu
 impl Handler for Aggregation {
     fn run(&self, ctx: &ExecutionContext) -> Result<HandlerOutput, HandlerError> {
         let fields = aggregate(&self.artifact_root, &ctx.params)?;
-        artifact::finish(&self.artifact_root, ctx, fields).map_err(|e| HandlerError::new(e.to_string()))
+        artifact::finish(&self.artifact_root, ctx, fields)
+            .map_err(|e| HandlerError::new(e.to_string()))
     }
 }
 
@@ -290,16 +303,32 @@ mod tests {
     }
 
     fn write_dep(root: &Path, run: &str, task: &str, fields: Value) -> String {
-        artifact::write_output(root, run, task, "llm_inference", fields.as_object().unwrap())
-            .unwrap()
-            .uri
+        artifact::write_output(
+            root,
+            run,
+            task,
+            "llm_inference",
+            fields.as_object().unwrap(),
+        )
+        .unwrap()
+        .uri
     }
 
     #[test]
     fn merges_inline_and_dependencies_without_envelope_noise() {
         let tmp = tempfile::tempdir().unwrap();
-        let a = write_dep(tmp.path(), "run", "a", json!({"answer": "42", "lang": "en"}));
-        let b = write_dep(tmp.path(), "run", "b", json!({"answer": "41", "score": 3, "_x": 1}));
+        let a = write_dep(
+            tmp.path(),
+            "run",
+            "a",
+            json!({"answer": "42", "lang": "en"}),
+        );
+        let b = write_dep(
+            tmp.path(),
+            "run",
+            "b",
+            json!({"answer": "41", "score": 3, "_x": 1}),
+        );
         let params = p(json!({
             "items_json": "[{\"lang\": \"en\", \"note\": \"inline\"}]",
             "dep:b:output_uri": b, "dep:a:output_uri": a,
@@ -313,7 +342,10 @@ mod tests {
         assert!(merged.get("job_id").is_none() && merged.get("_x").is_none());
         assert_eq!(out["result"]["conflicts"], json!({"answer": ["41"]}));
         assert_eq!(out["provenance"]["lang"], json!(["inline-1", "a"]));
-        assert_eq!(out["result"]["highlights"], json!(["41", "42", "en", "inline"]));
+        assert_eq!(
+            out["result"]["highlights"],
+            json!(["41", "42", "en", "inline"])
+        );
         assert_eq!(out["mode"], "structured_report");
     }
 
@@ -321,13 +353,33 @@ mod tests {
     fn errors_name_the_problem() {
         let tmp = tempfile::tempdir().unwrap();
         let e = aggregate(tmp.path(), &Map::new()).unwrap_err();
-        assert_eq!(e.message, "aggregation requires at least one source (dependency artifact or items_json)");
+        assert_eq!(
+            e.message,
+            "aggregation requires at least one source (dependency artifact or items_json)"
+        );
         let e = aggregate(tmp.path(), &p(json!({"items_json": "{"}))).unwrap_err();
-        assert!(e.message.starts_with("parameter `items_json`: invalid JSON"), "{}", e.message);
-        let e = aggregate(tmp.path(), &p(json!({"items_json": [{"a": 1}], "required_fields_json": ["a", "b", "c"]}))).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("parameter `items_json`: invalid JSON"),
+            "{}",
+            e.message
+        );
+        let e = aggregate(
+            tmp.path(),
+            &p(json!({"items_json": [{"a": 1}], "required_fields_json": ["a", "b", "c"]})),
+        )
+        .unwrap_err();
         assert_eq!(e.message, "aggregation missing required fields: b,c");
-        let e = aggregate(tmp.path(), &p(json!({"dep:x:output_uri": "artifact://run/missing/output.json"}))).unwrap_err();
-        assert!(e.message.starts_with("load dependency x: cannot read"), "{}", e.message);
+        let e = aggregate(
+            tmp.path(),
+            &p(json!({"dep:x:output_uri": "artifact://run/missing/output.json"})),
+        )
+        .unwrap_err();
+        assert!(
+            e.message.starts_with("load dependency x: cannot read"),
+            "{}",
+            e.message
+        );
         let out = aggregate(tmp.path(), &p(json!({"items_json": [{"a": 1}], "strict_dependencies": "false", "dep:x:output_uri": "artifact://run/missing"}))).unwrap();
         assert_eq!(out["skipped_dependencies"], json!(["x"]));
     }
@@ -343,7 +395,10 @@ mod tests {
             "artifact://run/task/other.json",
             "artifact://run/.hidden",
         ] {
-            assert!(matches!(resolve_uri(root, uri), Err(DepError::Unsupported(_))), "{uri}");
+            assert!(
+                matches!(resolve_uri(root, uri), Err(DepError::Unsupported(_))),
+                "{uri}"
+            );
         }
         assert_eq!(
             resolve_uri(root, "artifact://r1/t~ab/output.json").unwrap(),
@@ -354,8 +409,15 @@ mod tests {
     #[test]
     fn handler_writes_the_artifact() {
         let tmp = tempfile::tempdir().unwrap();
-        let settings = AiSettings { artifact_root: tmp.path().to_path_buf(), ..AiSettings::default() };
-        let ctx = super::super::testutil::ctx("aggregation", json!({"items_json": [{"k": "v"}]}), tmp.path());
+        let settings = AiSettings {
+            artifact_root: tmp.path().to_path_buf(),
+            ..AiSettings::default()
+        };
+        let ctx = super::super::testutil::ctx(
+            "aggregation",
+            json!({"items_json": [{"k": "v"}]}),
+            tmp.path(),
+        );
         let out = Aggregation::new(&settings).run(&ctx).unwrap();
         let uri = out["outputs"]["output_uri"].as_str().unwrap();
         assert_eq!(out["artifacts"][0]["resource_id"], uri);

@@ -159,6 +159,10 @@ mod tests {
         assert_eq!(doc["result"], "ok");
         assert!(doc["created_at"].as_str().unwrap().ends_with("+00:00"));
         assert_eq!(w.size_bytes, std::fs::metadata(&w.path).unwrap().len());
-        assert!(w.uri.starts_with("artifact://_.") && w.uri.ends_with("/t1/output.json"), "{}", w.uri);
+        assert!(
+            w.uri.starts_with("artifact://_.") && w.uri.ends_with("/t1/output.json"),
+            "{}",
+            w.uri
+        );
     }
 }

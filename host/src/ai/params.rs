@@ -133,7 +133,10 @@ pub fn json_doc(params: &Map<String, Value>, key: &str) -> Result<Option<Value>,
 }
 
 /// A JSON array of strings (`texts_json`): trimmed, empties dropped.
-pub fn string_list(params: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, ParamError> {
+pub fn string_list(
+    params: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<Vec<String>>, ParamError> {
     let Some(doc) = json_doc(params, key)? else {
         return Ok(None);
     };
@@ -171,7 +174,10 @@ pub fn string_map(
     let Value::Object(obj) = doc else {
         return Err(ParamError::new(
             key,
-            format!("must be a JSON object of string values, got {}", type_name(&doc)),
+            format!(
+                "must be a JSON object of string values, got {}",
+                type_name(&doc)
+            ),
         ));
     };
     obj.into_iter()
@@ -204,7 +210,10 @@ mod tests {
             Some(("prompt".into(), "hi".into()))
         );
         let e = first_string(&p(json!({"text": [1]})), &["text"]).unwrap_err();
-        assert_eq!(e.to_string(), "parameter `text`: must be a string, got an array");
+        assert_eq!(
+            e.to_string(),
+            "parameter `text`: must be a string, got an array"
+        );
     }
 
     #[test]
@@ -214,17 +223,29 @@ mod tests {
         assert!(!boolean(&m, "b", true).unwrap());
         assert!(boolean(&m, "d", true).unwrap());
         assert!(boolean(&m, "missing", true).unwrap());
-        assert!(boolean(&m, "c", true).unwrap_err().to_string().contains("`c`"));
+        assert!(boolean(&m, "c", true)
+            .unwrap_err()
+            .to_string()
+            .contains("`c`"));
     }
 
     #[test]
     fn json_docs_accept_strings_and_native_values() {
         let m = p(json!({"s": "[\"a\", \" \", \"b\"]", "n": ["x"], "bad": "[1,", "num": "[1]"}));
-        assert_eq!(string_list(&m, "s").unwrap(), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            string_list(&m, "s").unwrap(),
+            Some(vec!["a".into(), "b".into()])
+        );
         assert_eq!(string_list(&m, "n").unwrap(), Some(vec!["x".into()]));
         let e = string_list(&m, "bad").unwrap_err();
-        assert!(e.to_string().starts_with("parameter `bad`: invalid JSON"), "{e}");
-        assert!(string_list(&m, "num").unwrap_err().problem.contains("item 0"));
+        assert!(
+            e.to_string().starts_with("parameter `bad`: invalid JSON"),
+            "{e}"
+        );
+        assert!(string_list(&m, "num")
+            .unwrap_err()
+            .problem
+            .contains("item 0"));
     }
 
     #[test]
@@ -243,7 +264,10 @@ mod tests {
         let m = p(json!({"f": "{\"tenant\": \"a\", \"n\": 1}", "g": "[]"}));
         let mut f = string_map(&m, "f").unwrap().unwrap();
         f.sort();
-        assert_eq!(f, vec![("n".into(), "1".into()), ("tenant".into(), "a".into())]);
+        assert_eq!(
+            f,
+            vec![("n".into(), "1".into()), ("tenant".into(), "a".into())]
+        );
         assert!(string_map(&m, "g").is_err());
     }
 }

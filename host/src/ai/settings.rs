@@ -161,7 +161,10 @@ mod tests {
     fn defaults_follow_the_splai_worker() {
         let s = load(&[]).unwrap();
         assert_eq!(s.artifact_root, PathBuf::from("/tmp/splai-artifacts"));
-        assert_eq!(s.model_cache_dir, PathBuf::from("/tmp/splai-artifacts/models"));
+        assert_eq!(
+            s.model_cache_dir,
+            PathBuf::from("/tmp/splai-artifacts/models")
+        );
         assert_eq!(s.hub_endpoint, "https://huggingface.co");
         assert!(s.tool_allowlist.is_empty());
         assert!(s.threads >= 1);
@@ -188,7 +191,10 @@ mod tests {
     #[test]
     fn token_is_never_printed() {
         let s = load(&[("HF_TOKEN", "hf_supersecret")]).unwrap();
-        assert_eq!(s.hub_token.as_ref().map(|t| t.expose()), Some("hf_supersecret"));
+        assert_eq!(
+            s.hub_token.as_ref().map(|t| t.expose()),
+            Some("hf_supersecret")
+        );
         assert!(!format!("{s:?}").contains("supersecret"));
     }
 

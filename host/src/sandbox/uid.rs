@@ -34,7 +34,11 @@ pub(crate) struct UidLease {
 
 impl UidPool {
     pub(crate) fn new(first: u32, count: u32) -> Arc<Self> {
-        Arc::new(UidPool { first, count, cursor: std::sync::atomic::AtomicU32::new(0) })
+        Arc::new(UidPool {
+            first,
+            count,
+            cursor: std::sync::atomic::AtomicU32::new(0),
+        })
     }
 
     pub(crate) fn lease(self: &Arc<Self>) -> Result<UidLease, SandboxError> {
@@ -47,7 +51,8 @@ impl UidPool {
             .find(|uid| !in_use.contains(uid) && !busy.contains(uid));
         if let Some(uid) = free {
             let next = (uid - self.first).wrapping_add(1);
-            self.cursor.store(next, std::sync::atomic::Ordering::Relaxed);
+            self.cursor
+                .store(next, std::sync::atomic::Ordering::Relaxed);
         }
         match free {
             Some(uid) => {

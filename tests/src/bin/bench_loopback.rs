@@ -23,7 +23,11 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { worker: PathBuf::from("target/release/astra-worker"), tasks: 2000, concurrency: 32 };
+    let mut a = Args {
+        worker: PathBuf::from("target/release/astra-worker"),
+        tasks: 2000,
+        concurrency: 32,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let v = it.next().unwrap_or_default();
@@ -45,7 +49,9 @@ const TS: &str = "2025-11-03T13:21:00.100000+00:00";
 /// A scheduler ack, built without a JSON value so the benchmark's own cost stays small.
 /// `for_id` is always one of the worker's UUIDs (no escaping needed).
 fn ack(for_id: &str) -> String {
-    format!(r#"{{"type":"ack","id":"a-{for_id}","ts":"{TS}","tenant":"default","sender":{{"role":"scheduler","id":"scheduler-control"}},"ack":{{"for":"{for_id}"}},"payload":{{"ok":true,"for":"{for_id}"}}}}"#)
+    format!(
+        r#"{{"type":"ack","id":"a-{for_id}","ts":"{TS}","tenant":"default","sender":{{"role":"scheduler","id":"scheduler-control"}},"ack":{{"for":"{for_id}"}},"payload":{{"ok":true,"for":"{for_id}"}}}}"#
+    )
 }
 
 fn dispatch(i: usize) -> String {
@@ -60,16 +66,25 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 
 /// Core machine alone: dispatch in, ack + StartTask out, finish in, result out, ack in.
 fn core_events_per_sec() -> (f64, u64) {
-    let mut w = Worker::new(WorkerConfig { max_parallel: 1024, extra_ack_delays: vec![], wall: WallClock::new(1_700_000_000_000_000), ..WorkerConfig::default() });
+    let mut w = Worker::new(WorkerConfig {
+        max_parallel: 1024,
+        extra_ack_delays: vec![],
+        wall: WallClock::new(1_700_000_000_000_000),
+        ..WorkerConfig::default()
+    });
     let mut inv = Inventory::default();
-    inv.handlers.insert(HandlerKey::new("astra.builtin", "0.1.0", "echo"));
+    inv.handlers
+        .insert(HandlerKey::new("astra.builtin", "0.1.0", "echo"));
     let mut now = CoreInstant::ZERO;
     let mut events = 0u64;
     let drain = |w: &mut Worker| {
         let mut ids = Vec::new();
         while let Some(a) = w.poll_action() {
             if let Action::Send(f) = a {
-                if f.kind == astra_core::v1::FrameType::Handshake || f.kind == astra_core::v1::FrameType::Register || f.kind == astra_core::v1::FrameType::Result {
+                if f.kind == astra_core::v1::FrameType::Handshake
+                    || f.kind == astra_core::v1::FrameType::Register
+                    || f.kind == astra_core::v1::FrameType::Result
+                {
                     ids.push(f.id.clone());
                 }
             }
@@ -91,8 +106,17 @@ fn core_events_per_sec() -> (f64, u64) {
         now = CoreInstant::from_micros(i as u64 * 10);
         w.handle(now, Input::Frame(Incoming::Text(f)));
         drain(&mut w);
-        let task = astra_core::work::TaskKey { run_id: "bench".into(), task_id: format!("t{i}") };
-        w.handle(now, Input::TaskFinished { task, outcome: TaskOutcome::succeeded(Default::default(), 0) });
+        let task = astra_core::work::TaskKey {
+            run_id: "bench".into(),
+            task_id: format!("t{i}"),
+        };
+        w.handle(
+            now,
+            Input::TaskFinished {
+                task,
+                outcome: TaskOutcome::succeeded(Default::default(), 0),
+            },
+        );
         let ids = drain(&mut w);
         for id in ids {
             w.handle(now, Input::Frame(Incoming::Text(ack(&id))));
@@ -106,7 +130,12 @@ fn core_events_per_sec() -> (f64, u64) {
 
 fn rss_kb(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 async fn raw_echo_floor(samples: usize) -> Vec<f64> {
@@ -122,7 +151,9 @@ async fn raw_echo_floor(samples: usize) -> Vec<f64> {
             }
         }
     });
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await.expect("connect");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+        .await
+        .expect("connect");
     let payload = dispatch(0);
     let mut out = Vec::with_capacity(samples);
     for _ in 0..samples {
@@ -148,7 +179,15 @@ async fn main() {
     std::fs::write(dir.path().join("empty.yaml"), "{}\n").expect("config");
     let t_spawn = Instant::now();
     let mut child = Command::new(&a.worker)
-        .args(["run", "--url", &url, "--worker-id", "bench", "--max-parallel", &a.concurrency.to_string()])
+        .args([
+            "run",
+            "--url",
+            &url,
+            "--worker-id",
+            "bench",
+            "--max-parallel",
+            &a.concurrency.to_string(),
+        ])
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .arg("--packages-dir")
@@ -165,11 +204,15 @@ async fn main() {
     let mut ws = tokio_tungstenite::accept_async(s).await.expect("ws accept");
     let mut registered_at = None;
     while registered_at.is_none() {
-        let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("worker went away") };
+        let Some(Ok(Message::Text(t))) = ws.next().await else {
+            panic!("worker went away")
+        };
         let v: Value = serde_json::from_str(t.as_str()).expect("json");
         match v["type"].as_str() {
             Some("handshake") | Some("register") => {
-                ws.send(Message::text(ack(v["id"].as_str().unwrap_or_default()))).await.expect("send");
+                ws.send(Message::text(ack(v["id"].as_str().unwrap_or_default())))
+                    .await
+                    .expect("send");
                 if v["type"] == "register" {
                     registered_at = Some(t_spawn.elapsed());
                 }
@@ -180,7 +223,12 @@ async fn main() {
     let start_to_registered = registered_at.unwrap_or_default();
     // idle a little, draining heartbeats
     let idle_until = Instant::now() + Duration::from_secs(3);
-    while let Ok(Some(Ok(_))) = tokio::time::timeout(idle_until.saturating_duration_since(Instant::now()), ws.next()).await {}
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(
+        idle_until.saturating_duration_since(Instant::now()),
+        ws.next(),
+    )
+    .await
+    {}
     let idle_rss = rss_kb(child.id()).unwrap_or(0);
 
     // sequential latency: one outstanding dispatch at a time
@@ -201,10 +249,14 @@ async fn main() {
                 i += 1;
                 inflight += 1;
             }
-            let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("worker went away") };
+            let Some(Ok(Message::Text(t))) = ws.next().await else {
+                panic!("worker went away")
+            };
             let v: Value = serde_json::from_str(t.as_str()).expect("json");
             if v["type"] == "result" || v["type"] == "command.error" {
-                ws.send(Message::text(ack(v["id"].as_str().unwrap_or_default()))).await.expect("send");
+                ws.send(Message::text(ack(v["id"].as_str().unwrap_or_default())))
+                    .await
+                    .expect("send");
                 if let Some(t) = v["corr"].as_str().and_then(|c| send_at.remove(c)) {
                     phase_lat.push(t.elapsed().as_secs_f64() * 1e6);
                 }
@@ -231,8 +283,20 @@ async fn main() {
     println!("| figure | astra-worker | baseline | ratio | target |");
     println!("|---|---|---|---|---|");
     println!("| core events/s (machine only, {events} events) | {eps:.0} | - | - | - |");
-    println!("| dispatch→result p50 (us) | {l50:.0} | raw ws echo RTT p50 {f50:.0} | {:.2}x | <= 3x |", l50 / f50);
-    println!("| dispatch→result p99 (us) | {l99:.0} | raw ws echo RTT p99 {f99:.0} | {:.2}x | - |", l99 / f99);
-    println!("| start→registered (ms) | {:.1} | - | - | < 20 ms |", start_to_registered.as_secs_f64() * 1e3);
-    println!("| idle RSS (MB) | {:.2} | - | - | < 5 MB |", idle_rss as f64 / 1024.0);
+    println!(
+        "| dispatch→result p50 (us) | {l50:.0} | raw ws echo RTT p50 {f50:.0} | {:.2}x | <= 3x |",
+        l50 / f50
+    );
+    println!(
+        "| dispatch→result p99 (us) | {l99:.0} | raw ws echo RTT p99 {f99:.0} | {:.2}x | - |",
+        l99 / f99
+    );
+    println!(
+        "| start→registered (ms) | {:.1} | - | - | < 20 ms |",
+        start_to_registered.as_secs_f64() * 1e3
+    );
+    println!(
+        "| idle RSS (MB) | {:.2} | - | - | < 5 MB |",
+        idle_rss as f64 / 1024.0
+    );
 }

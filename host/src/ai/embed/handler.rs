@@ -107,8 +107,12 @@ impl Handler for EmbeddingHandler {
             fields.insert("vector".into(), json!(vectors[0]));
         }
         fields.insert("vectors".into(), json!(vectors));
-        fields.insert("duration_ms".into(), json!(started.elapsed().as_millis() as u64));
-        artifact::finish(&self.artifact_root, ctx, fields).map_err(|e| HandlerError::new(e.to_string()))
+        fields.insert(
+            "duration_ms".into(),
+            json!(started.elapsed().as_millis() as u64),
+        );
+        artifact::finish(&self.artifact_root, ctx, fields)
+            .map_err(|e| HandlerError::new(e.to_string()))
     }
 }
 
@@ -122,22 +126,47 @@ mod tests {
 
     #[test]
     fn text_precedence_and_errors() {
-        assert_eq!(texts(&p(json!({"texts_json": "[\"a\", \"\"]", "text": "x"}))).unwrap(), vec!["a"]);
-        assert_eq!(texts(&p(json!({"prompt": "b", "op": "embed"}))).unwrap(), vec!["b"]);
+        assert_eq!(
+            texts(&p(json!({"texts_json": "[\"a\", \"\"]", "text": "x"}))).unwrap(),
+            vec!["a"]
+        );
+        assert_eq!(
+            texts(&p(json!({"prompt": "b", "op": "embed"}))).unwrap(),
+            vec!["b"]
+        );
         let e = texts(&p(json!({"op": " "}))).unwrap_err();
-        assert!(e.to_string().contains("embedding requires non-empty text/prompt"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("embedding requires non-empty text/prompt"),
+            "{e}"
+        );
         let e = texts(&p(json!({"texts_json": "[\" \"]"}))).unwrap_err();
         assert_eq!(e.field, "texts_json");
         let e = texts(&p(json!({"texts_json": "nope"}))).unwrap_err();
-        assert!(e.to_string().starts_with("parameter `texts_json`: invalid JSON"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("parameter `texts_json`: invalid JSON"),
+            "{e}"
+        );
     }
 
     #[test]
     fn backend_and_model_precedence() {
-        assert_eq!(backend_and_model(&p(json!({}))).unwrap(), DEFAULT_EMBEDDING_MODEL);
-        assert_eq!(backend_and_model(&p(json!({"model": "m", "embedding_model": "e", "backend": "LOCAL"}))).unwrap(), "e");
+        assert_eq!(
+            backend_and_model(&p(json!({}))).unwrap(),
+            DEFAULT_EMBEDDING_MODEL
+        );
+        assert_eq!(
+            backend_and_model(&p(
+                json!({"model": "m", "embedding_model": "e", "backend": "LOCAL"})
+            ))
+            .unwrap(),
+            "e"
+        );
         let e = backend_and_model(&p(json!({"embedding_backend": "ollama"}))).unwrap_err();
         assert_eq!(e.field, "embedding_backend");
-        assert!(e.problem.contains("unsupported embedding backend \"ollama\""));
+        assert!(e
+            .problem
+            .contains("unsupported embedding backend \"ollama\""));
     }
 }

@@ -103,20 +103,42 @@ mod tests {
     #[test]
     fn model_ids_stay_inside_the_cache() {
         let c = Path::new("/c");
-        assert_eq!(model_dir(c, "org/name-1.5").unwrap(), PathBuf::from("/c/org/name-1.5"));
+        assert_eq!(
+            model_dir(c, "org/name-1.5").unwrap(),
+            PathBuf::from("/c/org/name-1.5")
+        );
         assert_eq!(model_dir(c, "name").unwrap(), PathBuf::from("/c/name"));
-        for bad in ["../x", "a/../../b", "/abs", "a/b/c", "", "a//b", ".hidden/x"] {
-            assert!(matches!(model_dir(c, bad), Err(EmbedError::BadModelId(_))), "{bad}");
+        for bad in [
+            "../x",
+            "a/../../b",
+            "/abs",
+            "a/b/c",
+            "",
+            "a//b",
+            ".hidden/x",
+        ] {
+            assert!(
+                matches!(model_dir(c, bad), Err(EmbedError::BadModelId(_))),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn a_missing_model_names_the_file_and_the_fix() {
         let tmp = tempfile::tempdir().unwrap();
-        let settings = AiSettings { model_cache_dir: tmp.path().to_path_buf(), ..AiSettings::default() };
+        let settings = AiSettings {
+            model_cache_dir: tmp.path().to_path_buf(),
+            ..AiSettings::default()
+        };
         let cache = ModelCache::new(&settings);
         let e = cache.get("org/absent").map(|_| ()).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("not installed") && msg.contains("config.json is missing") && msg.contains("model_download"), "{msg}");
+        assert!(
+            msg.contains("not installed")
+                && msg.contains("config.json is missing")
+                && msg.contains("model_download"),
+            "{msg}"
+        );
     }
 }

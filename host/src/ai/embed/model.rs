@@ -74,7 +74,9 @@ impl BertEmbedder {
         let config_path = path("config.json");
         let config: Config = std::fs::read(&config_path)
             .map_err(|e| load_err(model, &config_path, e))
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| load_err(model, &config_path, e)))?;
+            .and_then(|b| {
+                serde_json::from_slice(&b).map_err(|e| load_err(model, &config_path, e))
+            })?;
         let max_seq = max_seq_length(dir, &config);
 
         let tok_path = path("tokenizer.json");
@@ -97,7 +99,8 @@ impl BertEmbedder {
             .map_err(|e| load_err(model, &tok_path, e))?;
 
         let weights_path = path("model.safetensors");
-        let weights = std::fs::read(&weights_path).map_err(|e| load_err(model, &weights_path, e))?;
+        let weights =
+            std::fs::read(&weights_path).map_err(|e| load_err(model, &weights_path, e))?;
         let version = format!("sha256:{}", &hex::encode(Sha256::digest(&weights))[..12]);
         let device = Device::Cpu;
         let vb = VarBuilder::from_buffered_safetensors(weights, DTYPE, &device)
@@ -155,7 +158,11 @@ impl BertEmbedder {
             let summed = hidden.broadcast_mul(&m)?.sum(1)?; // (b, h)
             let counts = m.sum(1)?.clamp(1e-9f32, f32::MAX)?; // (b, 1)
             let mean = summed.broadcast_div(&counts)?;
-            let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+            let norm = mean
+                .sqr()?
+                .sum_keepdim(1)?
+                .sqrt()?
+                .clamp(1e-12f32, f32::MAX)?;
             mean.broadcast_div(&norm)?.to_vec2::<f32>()
         })()
         .map_err(inference)?;

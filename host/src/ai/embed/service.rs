@@ -2,7 +2,7 @@
 //! compute pool of exactly `threads` rayon threads, so inference never runs on the async
 //! runtime's workers and never uses more cores than configured. Requests from concurrent
 //! tasks queue on a channel and run one at a time, split into batches; cancellation is
-//! checked between batches.
+//! checked between batches. Texts are batched by length so padding stays small.
 //!
 //! candle decides per matmul whether to parallelise (it reads `RAYON_NUM_THREADS`, default
 //! the physical core count); whatever it parallelises runs on this pool, so `threads`
@@ -43,7 +43,10 @@ impl Embedder {
         let (model_id, dir) = (model.to_string(), dir.to_path_buf());
         let gone = || EmbedError::ThreadGone(model.to_string());
         std::thread::Builder::new()
-            .name(format!("astra-embed-{}", model.rsplit('/').next().unwrap_or(model)))
+            .name(format!(
+                "astra-embed-{}",
+                model.rsplit('/').next().unwrap_or(model)
+            ))
             .spawn(move || {
                 let pool = match rayon::ThreadPoolBuilder::new()
                     .num_threads(threads.max(1))
@@ -69,22 +72,7 @@ impl Embedder {
                 };
                 let _ = ready_tx.send(Ok(embedder.info().clone()));
                 for job in jobs_rx {
-                    let mut out = Vec::with_capacity(job.texts.len());
-                    let mut result = Ok(());
-                    for chunk in job.texts.chunks(job.batch_size.max(1)) {
-                        if job.cancel.is_cancelled() {
-                            result = Err(EmbedError::Cancelled);
-                            break;
-                        }
-                        match pool.install(|| embedder.embed_batch(chunk)) {
-                            Ok(v) => out.extend(v),
-                            Err(e) => {
-                                result = Err(e);
-                                break;
-                            }
-                        }
-                    }
-                    let _ = job.reply.send(result.map(|()| out));
+                    let _ = job.reply.send(run_job(&pool, &embedder, &job));
                 }
             })
             .map_err(|e| EmbedError::Load {
@@ -134,4 +122,23 @@ impl Embedder {
             }
         }
     }
+}
+
+/// Embeds a job's texts in batches of similar length (as sentence-transformers does), so
+/// short texts are not padded to the longest one, and returns them in the caller's order.
+fn run_job(pool: &rayon::ThreadPool, embedder: &BertEmbedder, job: &Job) -> Reply {
+    let mut order: Vec<usize> = (0..job.texts.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(job.texts[i].len()));
+    let mut out: Vec<Vec<f32>> = vec![Vec::new(); job.texts.len()];
+    for idx in order.chunks(job.batch_size.max(1)) {
+        if job.cancel.is_cancelled() {
+            return Err(EmbedError::Cancelled);
+        }
+        let chunk: Vec<String> = idx.iter().map(|&i| job.texts[i].clone()).collect();
+        let vectors = pool.install(|| embedder.embed_batch(&chunk))?;
+        for (&i, v) in idx.iter().zip(vectors) {
+            out[i] = v;
+        }
+    }
+    Ok(out)
 }

@@ -56,7 +56,10 @@ mod tests {
 
     #[test]
     fn matches_every_term_case_insensitively_as_printed_text() {
-        let f = Filter::new([("tenant".to_string(), " Acme ".to_string()), ("n".to_string(), "1".to_string())]);
+        let f = Filter::new([
+            ("tenant".to_string(), " Acme ".to_string()),
+            ("n".to_string(), "1".to_string()),
+        ]);
         let meta = |v: Value| v.as_object().cloned().unwrap();
         assert!(f.matches(&meta(json!({"tenant": "ACME", "n": 1, "x": "y"}))));
         assert!(f.matches(&meta(json!({"tenant": "acme ", "n": "1"}))));

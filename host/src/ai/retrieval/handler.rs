@@ -61,17 +61,28 @@ impl Retrieval {
 pub fn documents(p: &Map<String, Value>) -> Result<Vec<Document>, ParamError> {
     let docs = if let Some(doc) = params::json_doc(p, "documents_json")? {
         let Value::Array(items) = doc else {
-            return Err(ParamError::new("documents_json", "invalid documents_json: must be a JSON array of {id, text, metadata} objects"));
+            return Err(ParamError::new(
+                "documents_json",
+                "invalid documents_json: must be a JSON array of {id, text, metadata} objects",
+            ));
         };
         let mut out = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
             let Value::Object(mut o) = item else {
-                return Err(ParamError::new("documents_json", format!("invalid documents_json: item {i} must be an object")));
+                return Err(ParamError::new(
+                    "documents_json",
+                    format!("invalid documents_json: item {i} must be an object"),
+                ));
             };
             let text = match o.remove("text") {
                 Some(Value::String(s)) => s,
                 None | Some(Value::Null) => String::new(),
-                Some(_) => return Err(ParamError::new("documents_json", format!("invalid documents_json: item {i}: `text` must be a string"))),
+                Some(_) => {
+                    return Err(ParamError::new(
+                        "documents_json",
+                        format!("invalid documents_json: item {i}: `text` must be a string"),
+                    ))
+                }
             };
             if text.trim().is_empty() {
                 continue;
@@ -80,12 +91,22 @@ pub fn documents(p: &Map<String, Value>) -> Result<Vec<Document>, ParamError> {
                 Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
                 Some(Value::Number(n)) => n.to_string(),
                 None | Some(Value::Null) | Some(Value::String(_)) => format!("doc-{}", i + 1),
-                Some(_) => return Err(ParamError::new("documents_json", format!("invalid documents_json: item {i}: `id` must be a string"))),
+                Some(_) => {
+                    return Err(ParamError::new(
+                        "documents_json",
+                        format!("invalid documents_json: item {i}: `id` must be a string"),
+                    ))
+                }
             };
             let metadata = match o.remove("metadata") {
                 Some(Value::Object(m)) => m,
                 None | Some(Value::Null) => Map::new(),
-                Some(_) => return Err(ParamError::new("documents_json", format!("invalid documents_json: item {i}: `metadata` must be an object"))),
+                Some(_) => {
+                    return Err(ParamError::new(
+                        "documents_json",
+                        format!("invalid documents_json: item {i}: `metadata` must be an object"),
+                    ))
+                }
             };
             out.push(Document { id, text, metadata });
         }
@@ -105,7 +126,13 @@ pub fn documents(p: &Map<String, Value>) -> Result<Vec<Document>, ParamError> {
         Vec::new()
     };
     if docs.len() > MAX_DOCS_PER_TASK {
-        return Err(ParamError::new("documents_json", format!("holds {} documents; at most {MAX_DOCS_PER_TASK} per task", docs.len())));
+        return Err(ParamError::new(
+            "documents_json",
+            format!(
+                "holds {} documents; at most {MAX_DOCS_PER_TASK} per task",
+                docs.len()
+            ),
+        ));
     }
     Ok(docs)
 }
@@ -147,7 +174,8 @@ impl Handler for Retrieval {
         let docs = documents(p)?;
         let top_k = params::positive_int(p, "top_k", 5, MAX_TOP_K)?;
         let filter = filter(p)?;
-        let model = params::string(p, "embedding_model")?.unwrap_or_else(|| DEFAULT_EMBEDDING_MODEL.to_string());
+        let model = params::string(p, "embedding_model")?
+            .unwrap_or_else(|| DEFAULT_EMBEDDING_MODEL.to_string());
         let index_name = params::string(p, "index")?;
         if let Some(name) = &index_name {
             if !index::valid_name(name) {
@@ -176,7 +204,8 @@ impl Handler for Retrieval {
             None => {
                 let dim = info.as_ref().map_or(0, |i| i.dimension);
                 let mut ix = Index::new(model.clone(), dim);
-                ix.upsert(docs, vectors).map_err(|e| HandlerError::new(e.to_string()))?;
+                ix.upsert(docs, vectors)
+                    .map_err(|e| HandlerError::new(e.to_string()))?;
                 match &query_vec {
                     Some(q) => hits_json(ix.search(q, top_k, &filter)),
                     None => json!([]),
@@ -220,7 +249,8 @@ impl Handler for Retrieval {
         fields.insert("top_k".into(), json!(top_k));
         fields.insert("filters".into(), filter.to_json());
         fields.insert("model".into(), json!(model));
-        artifact::finish(&self.artifact_root, ctx, fields).map_err(|e| HandlerError::new(e.to_string()))
+        artifact::finish(&self.artifact_root, ctx, fields)
+            .map_err(|e| HandlerError::new(e.to_string()))
     }
 }
 
@@ -235,21 +265,42 @@ mod tests {
     #[test]
     fn documents_follow_splai_rules() {
         let d = documents(&p(json!({"documents_json": "[{\"text\": \"a\"}, {\"id\": \"x\", \"text\": \"\"}, {\"id\": \"y\", \"text\": \"b\", \"metadata\": {\"k\": 1}}]"}))).unwrap();
-        assert_eq!(d.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), vec!["doc-1", "y"]);
+        assert_eq!(
+            d.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            vec!["doc-1", "y"]
+        );
         assert_eq!(d[1].metadata["k"], 1);
         let d = documents(&p(json!({"documents": "one\n\nthree"}))).unwrap();
-        assert_eq!(d.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), vec!["doc-1", "doc-3"]);
+        assert_eq!(
+            d.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            vec!["doc-1", "doc-3"]
+        );
         let e = documents(&p(json!({"documents_json": "{"}))).unwrap_err();
-        assert!(e.to_string().starts_with("parameter `documents_json`: invalid JSON"), "{e}");
-        let e = documents(&p(json!({"documents_json": [{"text": "a", "metadata": 3}]}))).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("parameter `documents_json`: invalid JSON"),
+            "{e}"
+        );
+        let e = documents(&p(
+            json!({"documents_json": [{"text": "a", "metadata": 3}]}),
+        ))
+        .unwrap_err();
         assert!(e.problem.contains("`metadata` must be an object"), "{e}");
     }
 
     #[test]
     fn filters_from_json_or_tenant() {
         assert!(filter(&p(json!({}))).unwrap().is_empty());
-        assert_eq!(filter(&p(json!({"tenant": "A"}))).unwrap().to_json(), json!({"tenant": "a"}));
-        assert_eq!(filter(&p(json!({"tenant": "A", "filters_json": {"k": "V"}}))).unwrap().to_json(), json!({"k": "v"}));
+        assert_eq!(
+            filter(&p(json!({"tenant": "A"}))).unwrap().to_json(),
+            json!({"tenant": "a"})
+        );
+        assert_eq!(
+            filter(&p(json!({"tenant": "A", "filters_json": {"k": "V"}})))
+                .unwrap()
+                .to_json(),
+            json!({"k": "v"})
+        );
         assert!(filter(&p(json!({"filters_json": "[1]"}))).is_err());
     }
 }

@@ -63,7 +63,11 @@ pub enum IndexError {
     #[error("got {vectors} vectors for {documents} documents")]
     CountMismatch { documents: usize, vectors: usize },
     #[error("vector {index} has dimension {got}, expected {want}")]
-    Dimension { index: usize, got: usize, want: usize },
+    Dimension {
+        index: usize,
+        got: usize,
+        want: usize,
+    },
 }
 
 /// In-memory form of one index.
@@ -224,7 +228,10 @@ impl Index {
         f.read_to_end(&mut raw).map_err(io)?;
         let want = header.documents.len() * header.dimension * 4;
         if raw.len() != want {
-            return Err(corrupt(format!("{} vector bytes, expected {want}", raw.len())));
+            return Err(corrupt(format!(
+                "{} vector bytes, expected {want}",
+                raw.len()
+            )));
         }
         let vectors = raw
             .chunks_exact(4)
@@ -262,7 +269,8 @@ impl Index {
         let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
         {
             let mut w = std::io::BufWriter::new(tmp.as_file());
-            w.write_all(&(header.len() as u64).to_le_bytes()).map_err(io)?;
+            w.write_all(&(header.len() as u64).to_le_bytes())
+                .map_err(io)?;
             w.write_all(&header).map_err(io)?;
             for x in &self.vectors {
                 w.write_all(&x.to_le_bytes()).map_err(io)?;
@@ -339,7 +347,10 @@ mod tests {
         let en = Filter::new([("lang".to_string(), "EN".to_string())]);
         assert_eq!(ids(ix.search(&[0.0, 1.0, 0.0], 10, &en)), vec!["c", "a"]);
         // All scores zero: ties sort by id.
-        assert_eq!(ids(ix.search(&[0.0, 0.0, 1.0], 4, &Filter::default())), vec!["a", "b", "c", "d"]);
+        assert_eq!(
+            ids(ix.search(&[0.0, 0.0, 1.0], 4, &Filter::default())),
+            vec!["a", "b", "c", "d"]
+        );
         assert!(ix.search(&[1.0, 0.0], 3, &Filter::default()).is_empty());
     }
 
@@ -348,21 +359,34 @@ mod tests {
         // Deterministic pseudo-random vectors; the selection must equal sorting everything.
         let mut seed = 42u64;
         let mut next = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((seed >> 33) as f32 / (1u64 << 31) as f32) - 0.5
         };
         let mut ix = Index::new("m", 8);
-        let docs: Vec<Document> = (0..200).map(|i| doc(&format!("d{i:03}"), json!({}))).collect();
+        let docs: Vec<Document> = (0..200)
+            .map(|i| doc(&format!("d{i:03}"), json!({})))
+            .collect();
         let vecs: Vec<Vec<f32>> = (0..200).map(|_| (0..8).map(|_| next()).collect()).collect();
         ix.upsert(docs, vecs.clone()).unwrap();
         let q: Vec<f32> = (0..8).map(|_| next()).collect();
         let cos = |v: &Vec<f32>| {
             let dot: f32 = v.iter().zip(&q).map(|(a, b)| a * b).sum();
-            dot / (v.iter().map(|x| x * x).sum::<f32>().sqrt() * q.iter().map(|x| x * x).sum::<f32>().sqrt())
+            dot / (v.iter().map(|x| x * x).sum::<f32>().sqrt()
+                * q.iter().map(|x| x * x).sum::<f32>().sqrt())
         };
-        let mut all: Vec<(f32, String)> = vecs.iter().enumerate().map(|(i, v)| (cos(v), format!("d{i:03}"))).collect();
+        let mut all: Vec<(f32, String)> = vecs
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (cos(v), format!("d{i:03}")))
+            .collect();
         all.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let got: Vec<String> = ix.search(&q, 10, &Filter::default()).iter().map(|h| h.doc.id.clone()).collect();
+        let got: Vec<String> = ix
+            .search(&q, 10, &Filter::default())
+            .iter()
+            .map(|h| h.doc.id.clone())
+            .collect();
         let want: Vec<String> = all.iter().take(10).map(|x| x.1.clone()).collect();
         assert_eq!(got, want);
     }
@@ -371,13 +395,30 @@ mod tests {
     fn upsert_replaces_by_id_and_checks_dimensions() {
         let mut ix = sample();
         let (ins, rep) = ix
-            .upsert(vec![doc("a", json!({"v": 2})), doc("e", json!({}))], vec![vec![0.0, 0.0, 1.0], vec![0.0, 1.0, 0.0]])
+            .upsert(
+                vec![doc("a", json!({"v": 2})), doc("e", json!({}))],
+                vec![vec![0.0, 0.0, 1.0], vec![0.0, 1.0, 0.0]],
+            )
             .unwrap();
         assert_eq!((ins, rep, ix.len()), (1, 1, 5));
-        assert_eq!(ix.search(&[0.0, 0.0, 1.0], 1, &Filter::default())[0].doc.metadata["v"], 2);
-        assert!(matches!(ix.upsert(vec![doc("x", json!({}))], vec![vec![1.0]]), Err(IndexError::Dimension { .. })));
-        assert!(matches!(ix.upsert(vec![doc("x", json!({}))], vec![]), Err(IndexError::CountMismatch { .. })));
-        assert!(matches!(ix.check_model("other", 3), Err(IndexError::ModelMismatch { .. })));
+        assert_eq!(
+            ix.search(&[0.0, 0.0, 1.0], 1, &Filter::default())[0]
+                .doc
+                .metadata["v"],
+            2
+        );
+        assert!(matches!(
+            ix.upsert(vec![doc("x", json!({}))], vec![vec![1.0]]),
+            Err(IndexError::Dimension { .. })
+        ));
+        assert!(matches!(
+            ix.upsert(vec![doc("x", json!({}))], vec![]),
+            Err(IndexError::CountMismatch { .. })
+        ));
+        assert!(matches!(
+            ix.check_model("other", 3),
+            Err(IndexError::ModelMismatch { .. })
+        ));
     }
 
     #[test]
@@ -391,7 +432,10 @@ mod tests {
         bytes.pop();
         std::fs::write(&path, bytes).unwrap();
         let e = Index::load(&path).unwrap_err();
-        assert!(e.to_string().contains("is corrupt") && e.to_string().contains("delete it"), "{e}");
+        assert!(
+            e.to_string().contains("is corrupt") && e.to_string().contains("delete it"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! separators) is refused rather than passed literally, so nobody mistakes it for a shell.
 
 /// Characters that mean something to a shell and nothing here.
-const SHELL_SYNTAX: &[char] = &[';', '|', '&', '<', '>', '(', ')', '$', '`', '*', '?', '\n', '#'];
+const SHELL_SYNTAX: &[char] = &[
+    ';', '|', '&', '<', '>', '(', ')', '$', '`', '*', '?', '\n', '#',
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArgvError {
@@ -87,14 +89,25 @@ mod tests {
 
     #[test]
     fn quoting() {
-        assert_eq!(split("echo  a 'b c' \"d \\\"e\\\"\" f\\ g").unwrap(), vec!["echo", "a", "b c", "d \"e\"", "f g"]);
+        assert_eq!(
+            split("echo  a 'b c' \"d \\\"e\\\"\" f\\ g").unwrap(),
+            vec!["echo", "a", "b c", "d \"e\"", "f g"]
+        );
         assert_eq!(split("printf '%s;|$'").unwrap(), vec!["printf", "%s;|$"]);
         assert_eq!(split("a ''").unwrap(), vec!["a", ""]);
     }
 
     #[test]
     fn shell_syntax_is_refused() {
-        for (cmd, c) in [("ls; rm -rf /", ';'), ("cat x | sh", '|'), ("echo $HOME", '$'), ("echo `id`", '`'), ("ls *.txt", '*'), ("cat ~/x", '~'), ("a > b", '>')] {
+        for (cmd, c) in [
+            ("ls; rm -rf /", ';'),
+            ("cat x | sh", '|'),
+            ("echo $HOME", '$'),
+            ("echo `id`", '`'),
+            ("ls *.txt", '*'),
+            ("cat ~/x", '~'),
+            ("a > b", '>'),
+        ] {
             assert_eq!(split(cmd), Err(ArgvError::ShellSyntax(c)), "{cmd}");
         }
         assert_eq!(split("echo 'x"), Err(ArgvError::Unterminated("single")));

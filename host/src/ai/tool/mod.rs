@@ -76,13 +76,19 @@ impl ToolExecution {
             return if allowed(name) && is_executable(Path::new(name)) {
                 Ok(PathBuf::from(name))
             } else if allowed(name) {
-                Err(ParamError::new(field, format!("program {name:?} is allowlisted but not an executable file")))
+                Err(ParamError::new(
+                    field,
+                    format!("program {name:?} is allowlisted but not an executable file"),
+                ))
             } else {
                 Err(not_allowed())
             };
         }
         if name.contains('/') {
-            return Err(ParamError::new(field, format!("program {name:?} must be a bare name or an absolute path")));
+            return Err(ParamError::new(
+                field,
+                format!("program {name:?} must be a bare name or an absolute path"),
+            ));
         }
         if !allowed(name) {
             return Err(not_allowed());
@@ -91,7 +97,12 @@ impl ToolExecution {
             .split(':')
             .map(|d| Path::new(d).join(name))
             .find(|p| is_executable(p))
-            .ok_or_else(|| ParamError::new(field, format!("program {name:?} is allowlisted but not found in {SAFE_PATH}")))
+            .ok_or_else(|| {
+                ParamError::new(
+                    field,
+                    format!("program {name:?} is allowlisted but not found in {SAFE_PATH}"),
+                )
+            })
     }
 
     /// argv and the field it came from, or `None` for the no-op.
@@ -101,7 +112,10 @@ impl ToolExecution {
             return Ok(Some(("command".into(), argv)));
         }
         if let Some(script) = params::string(p, "script")? {
-            return Ok(Some(("script".into(), vec!["sh".into(), "-c".into(), script])));
+            return Ok(Some((
+                "script".into(),
+                vec!["sh".into(), "-c".into(), script],
+            )));
         }
         Ok(None)
     }
@@ -167,12 +181,17 @@ impl Handler for ToolExecution {
         let tool = params::string(p, "op")?.unwrap_or_else(|| "noop".to_string());
         let Some((field, argv)) = self.argv(p)? else {
             let fields = json!({ "tool": tool, "sandboxed": true, "result": "ok" });
-            return artifact::finish(&self.artifact_root, ctx, fields.as_object().cloned().unwrap_or_default())
-                .map_err(|e| HandlerError::new(e.to_string()));
+            return artifact::finish(
+                &self.artifact_root,
+                ctx,
+                fields.as_object().cloned().unwrap_or_default(),
+            )
+            .map_err(|e| HandlerError::new(e.to_string()));
         };
         let program = self.resolve(&field, &argv[0])?;
         let max_secs = self.timeout.as_secs().max(1) as usize;
-        let timeout = Duration::from_secs(params::positive_int(p, "timeout_sec", max_secs, max_secs)? as u64);
+        let timeout =
+            Duration::from_secs(params::positive_int(p, "timeout_sec", max_secs, max_secs)? as u64);
         let deadline = (Instant::now() + timeout).min(ctx.deadline);
 
         let req = SpawnRequest {
@@ -194,14 +213,20 @@ impl Handler for ToolExecution {
         let until = Instant::now() + READER_WAIT;
         let wait = |rx: &mpsc::Receiver<Captured>| {
             rx.recv_timeout(until.saturating_duration_since(Instant::now()))
-                .unwrap_or(Captured { text: String::new(), truncated: true })
+                .unwrap_or(Captured {
+                    text: String::new(),
+                    truncated: true,
+                })
         };
         let (stdout, stderr) = (wait(&out_rx), wait(&err_rx));
         drop(child);
         let duration_ms = started.elapsed().as_millis() as u64;
 
         if outcome.stopped == Some(StopCause::Requested) {
-            return Err(HandlerError::with_code(codes::RUNNER_CANCELLED, "sandbox command stopped on cancellation"));
+            return Err(HandlerError::with_code(
+                codes::RUNNER_CANCELLED,
+                "sandbox command stopped on cancellation",
+            ));
         }
         let mut fields = Map::new();
         fields.insert("tool".into(), json!(tool));
@@ -213,9 +238,18 @@ impl Handler for ToolExecution {
         fields.insert("stderr_truncated".into(), json!(stderr.truncated));
         fields.insert("duration_ms".into(), json!(duration_ms));
         let failure = match (outcome.stopped, outcome.status) {
-            (Some(_), _) => Some((codes::RUNNER_TIMEOUT, format!("sandbox command timed out after {} s", deadline.saturating_duration_since(started).as_secs()))),
+            (Some(_), _) => Some((
+                codes::RUNNER_TIMEOUT,
+                format!(
+                    "sandbox command timed out after {} s",
+                    deadline.saturating_duration_since(started).as_secs()
+                ),
+            )),
             (None, crate::sandbox::ExitStatus::Exited(0)) => None,
-            (None, crate::sandbox::ExitStatus::Exited(n)) => Some((TOOL_EXIT_CODE, format!("sandbox command failed: exit status {n}"))),
+            (None, crate::sandbox::ExitStatus::Exited(n)) => Some((
+                TOOL_EXIT_CODE,
+                format!("sandbox command failed: exit status {n}"),
+            )),
             (None, s) => Some((TOOL_EXIT_CODE, format!("sandbox command failed: {s}"))),
         };
         if let crate::sandbox::ExitStatus::Exited(n) = outcome.status {
@@ -224,7 +258,8 @@ impl Handler for ToolExecution {
         match failure {
             None => {
                 fields.insert("result".into(), json!("ok"));
-                artifact::finish(&self.artifact_root, ctx, fields).map_err(|e| HandlerError::new(e.to_string()))
+                artifact::finish(&self.artifact_root, ctx, fields)
+                    .map_err(|e| HandlerError::new(e.to_string()))
             }
             Some((code, message)) => {
                 let mut out = HandlerOutput::new();
