@@ -23,3 +23,36 @@ pub fn binary(name: &str) -> PathBuf {
     );
     p
 }
+
+/// Declares one `#[test]` per conformance scenario against the given binaries, so every
+/// driver runs exactly the same suite: `astra_tests::conformance_suite!("astra-worker");`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($bin:literal) => {
+        fn d() -> $crate::conformance::Drivers {
+            $crate::conformance::Drivers { worker: $crate::binary($bin), sched: $crate::binary($bin) }
+        }
+        fn example_pkg() -> std::path::PathBuf {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/packages/example_pkg/1.0.0")
+        }
+        $crate::conformance_suite!(@tests session, dispatch_result, duplicate_dispatch, concurrency_violation,
+            reconnect, outbox_replay_after_kill, malformed_frames, drain_on_sigterm, verify_command,
+            config_show_redacts, install_does_not_block_the_loop);
+        #[test]
+        fn packages_over_the_wire() {
+            $crate::conformance::packages_over_the_wire(&d(), &example_pkg());
+        }
+        #[test]
+        fn hostile_archives_over_the_wire() {
+            $crate::conformance::hostile_archives_over_the_wire(&d(), &example_pkg());
+        }
+    };
+    (@tests $($name:ident),*) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::conformance::$name(&d());
+            }
+        )*
+    };
+}
