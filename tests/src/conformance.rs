@@ -504,7 +504,7 @@ fn process_package(root: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// Serves one file over HTTP on 127.0.0.1 for up to `n` requests, then stops.
-fn serve_file(path: std::path::PathBuf, n: usize) -> String {
+fn serve_file(path: std::path::PathBuf, n: usize, trickle: Option<Duration>) -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
     std::thread::spawn(move || {
@@ -515,7 +515,18 @@ fn serve_file(path: std::path::PathBuf, n: usize) -> String {
             let _ = s.read(&mut buf);
             let body = std::fs::read(&path).unwrap_or_default();
             let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-            let _ = s.write_all(&body);
+            match trickle {
+                // A slow mirror: the body in ~30 writes, `pause` apart.
+                Some(pause) => {
+                    for chunk in body.chunks(body.len().div_ceil(30).max(1)) {
+                        let _ = s.write_all(chunk);
+                        std::thread::sleep(pause);
+                    }
+                }
+                None => {
+                    let _ = s.write_all(&body);
+                }
+            }
         }
     });
     format!("http://{addr}/shell-pkg.cwx")
@@ -606,7 +617,7 @@ pub fn packages_over_the_wire(d: &Drivers, example_pkg: &std::path::Path) {
     // 4. http:// install of a process package (the URL has a misleading extension).
     let shell_tgz = root.join("shell.tgz");
     tar_gz(&process_package(&root), &shell_tgz);
-    let url = serve_file(shell_tgz.clone(), 2);
+    let url = serve_file(shell_tgz.clone(), 2, None);
     e.sched.inject(
         "w-pkg",
         pkg_install("shell.pkg", "2.0.0", &url, &sha256_of(&shell_tgz)),
@@ -780,34 +791,11 @@ pub fn install_does_not_block_the_loop(d: &Drivers) {
     std::fs::create_dir_all(&root).expect("mkdir");
     let tgz = root.join("shell.tgz");
     tar_gz(&process_package(&root), &tgz);
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = l.local_addr().expect("addr");
-    let body = std::fs::read(&tgz).expect("read");
-    std::thread::spawn(move || {
-        use std::io::{Read, Write};
-        if let Ok((mut s, _)) = l.accept() {
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            // Trickle the body over ~3 s.
-            for chunk in body.chunks(body.len().div_ceil(30).max(1)) {
-                let _ = s.write_all(chunk);
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    });
+    // Trickle the body over ~3 s.
+    let url = serve_file(tgz.clone(), 1, Some(Duration::from_millis(100)));
     e.sched.inject(
         "w-slow",
-        pkg_install(
-            "shell.pkg",
-            "2.0.0",
-            &format!("http://{addr}/slow.tgz"),
-            &sha256_of(&tgz),
-        ),
+        pkg_install("shell.pkg", "2.0.0", &url, &sha256_of(&tgz)),
     );
     e.sched.submit(run(
         "r-during",
