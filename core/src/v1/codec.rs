@@ -244,21 +244,31 @@ fn classify_failure(text: &str, e: serde_path_to_error::Error<serde_json::Error>
 
 fn recover_from_envelope(env: &Envelope, payload: &str) -> Recovered {
     let payload: Map<String, Value> = serde_json::from_str(payload).unwrap_or_default();
-    let s = |v: Option<&Value>| {
-        v.and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
+    let (run_id, task_id, node_id) = payload_ids(Some(&payload));
     Recovered {
         id: Some(env.id.clone()).filter(|s| !s.is_empty()),
         kind: Some(env.kind.clone()).filter(|s| !s.is_empty()),
         corr: env.corr.clone().filter(|s| !s.is_empty()),
         seq: env.seq,
         ack_request: env.ack_requested(),
-        run_id: s(payload.get("run_id")),
-        task_id: s(payload.get("task_id")),
-        node_id: s(payload.get("node_id")),
+        run_id,
+        task_id,
+        node_id,
     }
+}
+
+fn non_empty_str(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// `run_id`, `task_id` and `node_id` of a payload, for the error answer to a bad frame.
+fn payload_ids(
+    payload: Option<&Map<String, Value>>,
+) -> (Option<String>, Option<String>, Option<String>) {
+    let get = |k: &str| non_empty_str(payload.and_then(|p| p.get(k)));
+    (get("run_id"), get("task_id"), get("node_id"))
 }
 
 fn typed_body(ft: FrameType, v: &str) -> Result<Body, Violation> {
@@ -397,25 +407,21 @@ pub fn tolerate_non_finite(text: &str) -> Cow<'_, str> {
 }
 
 fn recover_from_object(obj: &Map<String, Value>) -> Recovered {
-    let s = |v: Option<&Value>| {
-        v.and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let payload = obj.get("payload").and_then(Value::as_object);
+    let s = |k: &str| non_empty_str(obj.get(k));
+    let (run_id, task_id, node_id) = payload_ids(obj.get("payload").and_then(Value::as_object));
     Recovered {
-        id: s(obj.get("id")),
-        kind: s(obj.get("type")),
-        corr: s(obj.get("corr")),
+        id: s("id"),
+        kind: s("type"),
+        corr: s("corr"),
         seq: obj.get("seq").and_then(Value::as_u64),
         ack_request: obj
             .get("ack")
             .and_then(|a| a.get("request"))
             .and_then(Value::as_bool)
             .unwrap_or(false),
-        run_id: s(payload.and_then(|p| p.get("run_id"))),
-        task_id: s(payload.and_then(|p| p.get("task_id"))),
-        node_id: s(payload.and_then(|p| p.get("node_id"))),
+        run_id,
+        task_id,
+        node_id,
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 /// What the worker remembers about an admitted task to build its terminal frame.
 #[derive(Debug, Clone)]
 pub(super) struct DispatchMeta {
-    seq: Option<u64>,
+    pub(super) seq: Option<u64>,
     node_id: String,
     metadata: Map<String, Value>,
 }
@@ -341,16 +341,10 @@ impl Worker {
                 self.emit_durable(frame, Some(task.clone()));
             }
             TaskOutcome::Failed(f) => {
-                let where_ = match f.code.as_str() {
-                    codes::RUNNER_TIMEOUT | codes::RUNNER_CANCELLED | codes::RUNNER_FAILURE => {
-                        "worker.runner"
-                    }
-                    _ => "worker.runner",
-                };
                 let p = error_payload(
                     &f.code,
                     &f.message,
-                    where_,
+                    "worker.runner",
                     task_details(Some(&task.run_id), Some(&task.task_id), Some(&node_id)),
                 );
                 self.emit_terminal_error(task.clone(), seq, p, true);
@@ -479,11 +473,5 @@ impl Worker {
             return self.resend_cached(&key);
         }
         self.emit_terminal_error(key, r.seq, p, false);
-    }
-}
-
-impl DispatchMeta {
-    pub(super) fn seq_value(&self) -> Option<u64> {
-        self.seq
     }
 }

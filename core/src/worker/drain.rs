@@ -101,10 +101,7 @@ impl Worker {
             });
         }
         for spec in self.admission.take_queued() {
-            let seq = self
-                .dispatches
-                .remove(&spec.key)
-                .and_then(|m| m.seq_value());
+            let seq = self.dispatches.remove(&spec.key).and_then(|m| m.seq);
             let details = task_details(
                 Some(&spec.key.run_id),
                 Some(&spec.key.task_id),

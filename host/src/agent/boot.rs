@@ -108,26 +108,3 @@ pub fn boot(
         restored,
     })
 }
-
-/// A package manager with only the builtin package and no store (for `exec` and tests).
-pub struct BuiltinOnly(pub Runner);
-
-impl PackageManager for BuiltinOnly {
-    fn apply(&self, op: &PackageOp) -> (String, String, bool, Result<(), String>) {
-        let (name, version, install) = match op {
-            PackageOp::Install { name, version, .. } => (name.clone(), version.clone(), true),
-            PackageOp::Uninstall { name, version } => {
-                (name.clone(), version.clone().unwrap_or_default(), false)
-            }
-        };
-        (
-            name,
-            version,
-            install,
-            Err("this worker was started without a package store".into()),
-        )
-    }
-    fn inventory(&self) -> Inventory {
-        self.0.registry().inventory()
-    }
-}

@@ -7,7 +7,7 @@ mod boot;
 mod logging;
 pub mod packages;
 
-pub use boot::{boot, BootError, Booted, BuiltinOnly, PackageManager};
+pub use boot::{boot, BootError, Booted, PackageManager};
 
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
