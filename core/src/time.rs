@@ -75,12 +75,30 @@ pub fn format_rfc3339_micros(unix_micros: u64) -> String {
     let days = (secs / 86_400) as i64;
     let sod = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+00:00",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
+    if !(0..=9999).contains(&y) {
+        return format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+00:00",
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60
+        );
+    }
+    // Every frame carries one: digits written straight into one buffer (same text).
+    let mut b = *b"0000-00-00T00:00:00.000000+00:00";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y as u64);
+    put(5, 2, m as u64);
+    put(8, 2, d as u64);
+    put(11, 2, sod / 3600);
+    put(14, 2, (sod / 60) % 60);
+    put(17, 2, sod % 60);
+    put(20, 6, micros);
+    String::from_utf8_lossy(&b).into_owned()
 }
 
 /// Howard Hinnant's days-since-epoch → civil date conversion (proleptic Gregorian).
@@ -164,6 +182,27 @@ mod tests {
             format_rfc3339_micros(951_782_400_000_000),
             "2000-02-29T00:00:00.000000+00:00"
         );
+    }
+
+    #[test]
+    fn buffer_formatting_matches_format() {
+        let mut r = crate::rng::Rng::new(5);
+        let mut cases = vec![0u64, 1, 59_999_999, 253_402_300_799_999_999];
+        cases.extend((0..5_000).map(|_| r.below(253_402_300_800_000_000)));
+        cases.extend((0..500).map(|_| 253_402_300_800_000_000 + r.below(u64::MAX / 2)));
+        for us in cases {
+            let secs = us / 1_000_000;
+            let sod = secs % 86_400;
+            let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+            let want = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+                sod / 3600,
+                (sod / 60) % 60,
+                sod % 60,
+                us % 1_000_000
+            );
+            assert_eq!(format_rfc3339_micros(us), want, "{us}");
+        }
     }
 
     #[test]

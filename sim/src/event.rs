@@ -2,9 +2,30 @@
 //! each that the failure trace keeps.
 
 use astra_core::scheduler::ConnId;
+use astra_core::v1::codec::Inbound;
 use astra_core::v1::types::FrameType;
 use astra_core::work::TaskKey;
 use astra_core::worker::Incoming;
+
+/// A frame a worker sent, in flight to the scheduler: its exact text and, when the checker's
+/// strict decode (the scheduler's own codec and limit) accepted it, the decoded frame, so the
+/// scheduler reads it without decoding the same bytes again. Shared by duplicates.
+#[derive(Debug, Clone)]
+pub struct SentFrame {
+    pub text: String,
+    /// `decode(text, max)` when it succeeded.
+    pub decoded: Option<Inbound>,
+    pub max: usize,
+}
+
+impl SentFrame {
+    fn kind(&self) -> Option<FrameType> {
+        match &self.decoded {
+            Some(f) => f.body.frame_type(),
+            None => FrameType::parse(crate::frames::sniff_type(&self.text)),
+        }
+    }
+}
 
 /// A worker process: slot index and incarnation (bumped by every crash/restart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +45,7 @@ pub enum Ev {
     },
     ToSched {
         conn: ConnId,
-        frame: Incoming,
+        frame: std::rc::Rc<SentFrame>,
     },
     ToWorker {
         conn: ConnId,
@@ -119,10 +140,7 @@ impl Ev {
         match self {
             Ev::WorkerTimer { p, .. } => EvKind::WorkerTimer(*p),
             Ev::SchedTimer { .. } => EvKind::SchedTimer,
-            Ev::ToSched { conn, frame } => {
-                let (k, b) = kind_of(frame);
-                EvKind::ToSched(*conn, k, b)
-            }
+            Ev::ToSched { conn, frame } => EvKind::ToSched(*conn, frame.kind(), false),
             Ev::ToWorker { conn, frame } => {
                 let (k, b) = kind_of(frame);
                 EvKind::ToWorker(*conn, k, b)

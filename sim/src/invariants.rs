@@ -2,7 +2,7 @@
 //! what the simulator observes (actions, frames, executor starts). Tests feed it directly.
 
 use astra_core::scheduler::SchedulerConfig;
-use astra_core::v1::codec::{decode, Body};
+use astra_core::v1::codec::{decode, Body, Inbound};
 use astra_core::v1::payloads::PackageEntry;
 use astra_core::work::{Inventory, TaskKey, TaskSpec};
 use astra_core::worker::OutboxEntry;
@@ -124,7 +124,11 @@ pub struct Checker {
     violations: Vec<Violation>,
 }
 
+/// A terminal frame without its `id` and `ts` (all a cached re-send changes).
 fn canonical(frame: &str) -> String {
+    if let Some(c) = strip_id_ts(frame) {
+        return c;
+    }
     match serde_json::from_str::<Value>(frame) {
         Ok(Value::Object(mut m)) => {
             m.remove("id");
@@ -133,6 +137,31 @@ fn canonical(frame: &str) -> String {
         }
         _ => frame.to_string(),
     }
+}
+
+/// The fast path of [`canonical`] for the worker's own envelope layout, which always begins
+/// `{"type":"…","id":"…","ts":"…",`: those two fields cut out of the text, no parse. Equal
+/// results imply equal JSON without `id`/`ts`, so this never merges two frames the parsed
+/// form would keep apart; frames in another layout take the parsed path.
+fn strip_id_ts(frame: &str) -> Option<String> {
+    /// The rest after a JSON string body without escapes and its closing quote.
+    fn after_plain_str(s: &str) -> Option<&str> {
+        let end = s.find('"')?;
+        (!s[..end].contains('\\')).then(|| &s[end + 1..])
+    }
+    const TYPE: &str = "{\"type\":\"";
+    let rest = frame.strip_prefix(TYPE)?;
+    let after_type = after_plain_str(rest)?;
+    let kind = &rest[..rest.len() - after_type.len() - 1];
+    let rest = after_plain_str(after_type.strip_prefix(",\"id\":\"")?)?;
+    let rest = after_plain_str(rest.strip_prefix(",\"ts\":\"")?)?;
+    let rest = rest.strip_prefix(',')?;
+    let mut c = String::with_capacity(TYPE.len() + kind.len() + 2 + rest.len());
+    c.push_str(TYPE);
+    c.push_str(kind);
+    c.push_str("\",");
+    c.push_str(rest);
+    Some(c)
 }
 
 impl Checker {
@@ -253,25 +282,44 @@ impl Checker {
         }
     }
 
-    /// (4), (5), (6) and the ack side of (7) for every frame a worker sends.
-    pub fn on_sent(&mut self, w: usize, now: Instant, text: &str, store: &Inventory) {
+    /// The limit of the scheduler's strict decode, which `on_sent` applies.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_frame_bytes
+    }
+
+    /// (4), (5), (6) and the ack side of (7) for every frame a worker sends. Returns the
+    /// frame as the scheduler's strict decode reads it (`decode(text, max_frame_bytes())`),
+    /// or `None` when it rejects it (flagged), so the scheduler need not decode it again.
+    pub fn on_sent(
+        &mut self,
+        w: usize,
+        now: Instant,
+        text: &str,
+        store: &Inventory,
+    ) -> Option<Inbound> {
         let f = match decode(text, self.max_frame_bytes) {
             Ok(f) => f,
             Err(e) => {
                 let kind = crate::frames::sniff_type(text).to_string();
-                return self.flag(
+                self.flag(
                     Invariant::StrictFrames,
                     now,
                     Some(w),
                     format!("worker sent a `{kind}` the scheduler rejects: {e}"),
                 );
+                return None;
             }
         };
+        self.observe_sent(w, now, &f, store);
+        Some(f)
+    }
+
+    fn observe_sent(&mut self, w: usize, now: Instant, f: &Inbound, store: &Inventory) {
         let Some(i) = self.workers.get_mut(w) else {
             return;
         };
         let first = i.sent_ids.insert(f.env.id.clone());
-        match f.body {
+        match &f.body {
             Body::Heartbeat(_) => i.last_hb = Some(now),
             Body::Ack(_) => {
                 if let Some(k) = f.env.ack_for().and_then(|d| i.dispatch_ids.get(d)) {
@@ -279,7 +327,7 @@ impl Checker {
                 }
             }
             Body::Register(r) if first => {
-                let mut got: Vec<PackageEntry> = r.packages;
+                let mut got: Vec<PackageEntry> = r.packages.clone();
                 got.sort();
                 let want = store.register_entries();
                 if got != want {
@@ -401,5 +449,43 @@ impl Checker {
             );
             self.flag(Invariant::NoLostResult, now, None, d);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slow(frame: &str) -> Value {
+        let mut v: Value = serde_json::from_str(frame).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.remove("id");
+            m.remove("ts");
+        }
+        v
+    }
+
+    const A: &str = r#"{"type":"result","id":"u-1","ts":"2025-11-03T13:20:00.000000+00:00","corr":"t1","tenant":"default","sender":{"role":"worker","id":"w0"},"ack":{"request":true},"payload":{"run_id":"r1","task_id":"t1","status":"completed"}}"#;
+
+    #[test]
+    fn fast_canonical_is_the_frame_without_id_and_ts() {
+        let c = strip_id_ts(A).unwrap_or_default();
+        assert_eq!(serde_json::from_str::<Value>(&c).ok(), Some(slow(A)));
+        let resent = A
+            .replace("u-1", "u-2")
+            .replace("13:20:00.000000", "13:21:07.250000");
+        assert_eq!(canonical(A), canonical(&resent));
+        let other = A.replace("completed", "failed");
+        assert_ne!(canonical(A), canonical(&other));
+    }
+
+    #[test]
+    fn other_layouts_take_the_parsed_path() {
+        let reordered = r#"{"id":"u-1","type":"result","ts":"x","payload":{}}"#;
+        assert_eq!(strip_id_ts(reordered), None);
+        assert_eq!(canonical(reordered), slow(reordered).to_string());
+        let escaped = A.replace("u-1", "u\\\"1");
+        assert_eq!(strip_id_ts(&escaped), None);
+        assert_eq!(canonical("not json"), "not json");
     }
 }

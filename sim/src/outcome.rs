@@ -24,6 +24,10 @@ pub struct SimStats {
     pub pkg_ops: u64,
     /// A machine asked for a timer at or before the instant it was just ticked.
     pub timer_spins: u64,
+    /// Every event taken off the queue, including those that found nothing to do.
+    pub queue_pops: u64,
+    /// `handle` calls on the machines (one event may feed several, e.g. a boot).
+    pub machine_inputs: u64,
 }
 
 impl SimStats {
@@ -44,15 +48,18 @@ impl SimStats {
         self.sched_restarts += o.sched_restarts;
         self.pkg_ops += o.pkg_ops;
         self.timer_spins += o.timer_spins;
+        self.queue_pops += o.queue_pops;
+        self.machine_inputs += o.machine_inputs;
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub seed: u64,
+    /// Queue pops that fed at least one machine input (see `SimStats::queue_pops`).
     pub events: u64,
     pub sim_time: Duration,
-    /// FNV-1a over every action of every machine with its time.
+    /// `LogHash` over every action of every machine with its time.
     pub log_hash: u64,
     pub stats: SimStats,
     pub violation: Option<Violation>,

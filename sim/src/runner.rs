@@ -79,7 +79,12 @@ impl Summary {
             "simulated time",
             format!("{:.1} h", self.sim_time.as_secs_f64() / 3600.0),
         );
-        row(&mut s, "events", self.events.to_string());
+        row(&mut s, "events (drove a machine)", self.events.to_string());
+        row(
+            &mut s,
+            "queue pops / machine inputs",
+            format!("{} / {}", self.stats.queue_pops, self.stats.machine_inputs),
+        );
         row(&mut s, "events/s", format!("{:.0}", self.events_per_sec()));
         row(
             &mut s,

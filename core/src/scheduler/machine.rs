@@ -8,7 +8,7 @@ use super::outbound::ack_frame;
 use super::state::{PkgEventRecord, RunState, SchedStats, SessionInfo};
 use crate::rng::Rng;
 use crate::time::Instant;
-use crate::v1::codec::{decode, Body, DecodeErrorKind};
+use crate::v1::codec::{decode, Body, DecodeError, DecodeErrorKind, Inbound};
 use crate::v1::envelope::Envelope;
 use crate::v1::payloads::{HandshakePayload, PkgEventPayload, RegisterPayload};
 use crate::v1::types::FrameType;
@@ -127,6 +127,22 @@ impl Scheduler {
                     None => self.emit(SchedEvent::InjectUndeliverable { worker_id }),
                 }
             }
+        }
+        self.refresh_dirty_runs(now);
+    }
+
+    /// Exactly `handle(now, SchedInput::Frame(conn, Incoming::Text(text)))` for a host that
+    /// already decoded `text`: `decoded` must be `decode(text, self.config().max_frame_bytes)`.
+    /// Lets the simulator decode a worker's frame once for its checker and this machine.
+    pub fn handle_decoded(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        decoded: Result<Inbound, DecodeError>,
+    ) {
+        self.fire_timers(now);
+        if self.takes_frames(conn) {
+            self.on_decoded(now, conn, decoded);
         }
         self.refresh_dirty_runs(now);
     }
@@ -320,9 +336,17 @@ impl Scheduler {
     // -------------------------------------------------------------------------------------
     // inbound frames
 
-    fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Incoming) {
+    /// False (and counted) for a connection that is unknown or closing: its frames are ignored.
+    fn takes_frames(&mut self, conn: ConnId) -> bool {
         if self.conns.get(&conn).is_none_or(|c| c.closing) {
             self.stats.frames_ignored += 1;
+            return false;
+        }
+        true
+    }
+
+    fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Incoming) {
+        if !self.takes_frames(conn) {
             return;
         }
         let text = match frame {
@@ -337,7 +361,12 @@ impl Scheduler {
                 );
             }
         };
-        let inbound = match decode(&text, self.cfg.max_frame_bytes) {
+        let decoded = decode(&text, self.cfg.max_frame_bytes);
+        self.on_decoded(now, conn, decoded);
+    }
+
+    fn on_decoded(&mut self, now: Instant, conn: ConnId, decoded: Result<Inbound, DecodeError>) {
+        let inbound = match decoded {
             Ok(i) => i,
             Err(e) => {
                 return match &e.kind {

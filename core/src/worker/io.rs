@@ -165,6 +165,10 @@ impl OutFrame {
     pub fn text(&self) -> &str {
         &self.text
     }
+    /// The text to send, without copying it.
+    pub fn into_text(self) -> String {
+        self.text
+    }
     /// Safe to log: secrets replaced by `***`.
     pub fn log_text(&self) -> &str {
         self.redacted.as_deref().unwrap_or(&self.text)

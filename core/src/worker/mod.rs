@@ -25,7 +25,7 @@ pub use io::*;
 
 use crate::rng::Rng;
 use crate::time::Instant;
-use crate::v1::codec::{decode, Body};
+use crate::v1::codec::{decode, Body, DecodeError, Inbound};
 use crate::work::{Admission, AdmissionLimits, Inventory};
 use outbox::OutboxModel;
 use reliability::Reliability;
@@ -123,10 +123,7 @@ impl Worker {
     /// Applies one input at time `now`. Time must not go backwards; an earlier `now` is
     /// treated as the last one seen.
     pub fn handle(&mut self, now: Instant, input: Input) {
-        if now > self.now {
-            self.now = now;
-        }
-        if self.phase == Phase::Closed {
+        if !self.enter(now) {
             return;
         }
         match input {
@@ -144,6 +141,31 @@ impl Worker {
             Input::Command(Command::Drain) => self.on_drain(),
             Input::Command(Command::Shutdown) => self.on_shutdown(),
         }
+        self.leave();
+    }
+
+    /// Exactly `handle(now, Input::Frame(Incoming::Text(text)))` for a host that already
+    /// decoded `text`: `decoded` must be `decode(text, self.config().max_frame_bytes)`.
+    /// Lets the simulator decode a frame once for its checker and this machine; the real
+    /// drivers keep using the byte path.
+    pub fn handle_decoded(&mut self, now: Instant, decoded: Result<Inbound, DecodeError>) {
+        if !self.enter(now) {
+            return;
+        }
+        self.on_decoded(decoded);
+        self.leave();
+    }
+
+    /// The start of every input: time moves forward only; a closed machine takes nothing.
+    fn enter(&mut self, now: Instant) -> bool {
+        if now > self.now {
+            self.now = now;
+        }
+        self.phase != Phase::Closed
+    }
+
+    /// The end of every input.
+    fn leave(&mut self) {
         self.check_drain_progress();
         self.refresh_state();
     }
@@ -240,11 +262,7 @@ impl Worker {
 
     /// Sends a frame now (counted). Callers decide whether it is tracked for an ack.
     fn send(&mut self, frame: OutFrame) {
-        *self
-            .stats
-            .frames_sent
-            .entry(frame.kind.as_str().to_string())
-            .or_insert(0) += 1;
+        bump(&mut self.stats.frames_sent, frame.kind.as_str());
         self.actions.push_back(Action::Send(frame));
     }
 
@@ -285,7 +303,12 @@ impl Worker {
                 return;
             }
         };
-        let inbound = match decode(&text, self.cfg.max_frame_bytes) {
+        let decoded = decode(&text, self.cfg.max_frame_bytes);
+        self.on_decoded(decoded);
+    }
+
+    fn on_decoded(&mut self, decoded: Result<Inbound, DecodeError>) {
+        let inbound = match decoded {
             Ok(f) => f,
             Err(e) => return self.on_bad_frame(e),
         };

@@ -9,7 +9,7 @@ mod sched;
 mod workers;
 
 use crate::event::{Ev, Rec};
-use crate::hash::Fnv64;
+use crate::hash::LogHash;
 use crate::invariants::Checker;
 use crate::options::SimOptions;
 use crate::outcome::{Outcome, SimStats};
@@ -80,9 +80,12 @@ pub struct Sim {
     crash_lost: BTreeSet<TaskKey>,
     checker: Checker,
     trace: Trace,
-    hash: Fnv64,
+    hash: LogHash,
     stats: SimStats,
+    /// Queue pops that fed at least one machine input (what `events` reports).
     events: u64,
+    /// Machine inputs so far (`handle` calls on a worker or the scheduler).
+    inputs: u64,
     chaos: bool,
     liveness_deadline: Option<Instant>,
     need_canary: bool,
@@ -145,9 +148,10 @@ impl Sim {
             crash_lost: BTreeSet::new(),
             checker,
             trace,
-            hash: Fnv64::default(),
+            hash: LogHash::default(),
             stats,
             events: 0,
+            inputs: 0,
             chaos: true,
             liveness_deadline: None,
             need_canary: false,
@@ -169,10 +173,16 @@ impl Sim {
         self.q.push(Instant::ZERO + self.opts.chaos, Ev::EndChaos);
         while let Some((at, ev)) = self.q.pop() {
             self.now = at;
-            self.events += 1;
+            self.stats.queue_pops += 1;
             self.trace.push(at, Rec::Ev(ev.kind()));
             self.hash.u64(at.as_micros());
+            let inputs = self.inputs;
             self.step(ev);
+            if self.inputs != inputs {
+                // Only pops that drove a machine count as events: a stale timer, a frame for
+                // a closed socket or a chaos tick that rolled nothing does no simulated work.
+                self.events += 1;
+            }
             self.check_after_event();
             if self.done || self.checker.first_violation().is_some() {
                 break;
@@ -221,12 +231,14 @@ impl Sim {
         } else {
             Vec::new()
         };
+        let mut stats = self.stats;
+        stats.machine_inputs = self.inputs;
         Outcome {
             seed: self.opts.seed,
             events: self.events,
             sim_time: self.now - Instant::ZERO,
             log_hash: self.hash.value(),
-            stats: self.stats,
+            stats,
             violation,
             trace,
             replay: self.opts.replay_command(),

@@ -3,12 +3,13 @@
 
 use super::workers::PING_TIMEOUT;
 use super::{ConnInfo, Sim};
-use crate::event::{Ev, Proc, Rec};
+use crate::event::{Ev, Proc, Rec, SentFrame};
 use astra_core::scheduler::{ConnId, SchedInput};
-use astra_core::v1::codec::{decode, Body};
+use astra_core::v1::codec::{decode, Body, DecodeErrorKind};
 use astra_core::work::TaskKey;
 use astra_core::worker::{Incoming, Input};
 use astra_core::Instant;
+use std::rc::Rc;
 use std::time::Duration;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -24,44 +25,64 @@ impl Sim {
         c
     }
 
-    pub(super) fn send_to_sched(&mut self, conn: ConnId, text: String) {
-        self.transmit(conn, Dir::ToSched, Incoming::Text(text));
+    pub(super) fn send_to_sched(&mut self, conn: ConnId, frame: SentFrame) {
+        let Some((at, dup)) = self.transmit(conn, Dir::ToSched) else {
+            return;
+        };
+        let frame = Rc::new(frame);
+        if dup {
+            self.q.push(
+                at,
+                Ev::ToSched {
+                    conn,
+                    frame: Rc::clone(&frame),
+                },
+            );
+        }
+        self.q.push(at, Ev::ToSched { conn, frame });
     }
 
     pub(super) fn send_to_worker(&mut self, conn: ConnId, frame: Incoming) {
-        self.transmit(conn, Dir::ToWorker, frame);
-    }
-
-    fn transmit(&mut self, conn: ConnId, dir: Dir, frame: Incoming) {
-        let Some(info) = self.conns.get(&conn) else {
+        let Some((at, dup)) = self.transmit(conn, Dir::ToWorker) else {
             return;
         };
+        if dup {
+            let frame = frame.clone();
+            self.q.push(at, Ev::ToWorker { conn, frame });
+        }
+        self.q.push(at, Ev::ToWorker { conn, frame });
+    }
+
+    /// The fate of one frame on `conn`: `None` when it is lost, else its arrival time and
+    /// whether it arrives twice.
+    fn transmit(&mut self, conn: ConnId, dir: Dir) -> Option<(Instant, bool)> {
+        let info = self.conns.get(&conn)?;
         let open = match dir {
             Dir::ToSched => info.worker_open,
             Dir::ToWorker => info.sched_open,
         };
         if !open {
-            return;
+            return None;
         }
         if self.slots[info.w].partitioned {
             self.stats.frames_dropped += 1;
-            return;
+            return None;
         }
-        let f = self.swarm.faults.clone();
-        if self.chaos && self.rng.chance(f.drop) {
+        let f = &self.swarm.faults;
+        let (drop, delay, delay_max, reorder, dup) =
+            (f.drop, f.delay, f.delay_max, f.reorder, f.dup);
+        if self.chaos && self.rng.chance(drop) {
             self.stats.frames_dropped += 1;
-            return;
+            return None;
         }
         let mut lat = self.latency();
-        if self.chaos && self.rng.chance(f.delay) {
-            lat += self.between(Duration::ZERO, f.delay_max);
+        if self.chaos && self.rng.chance(delay) {
+            lat += self.between(Duration::ZERO, delay_max);
         }
-        let reordered = self.chaos && self.rng.chance(f.reorder);
-        let dup = self.chaos && self.rng.chance(f.dup);
+        let reordered = self.chaos && self.rng.chance(reorder);
+        let dup = self.chaos && self.rng.chance(dup);
         let now = self.now;
-        let Some(info) = self.conns.get_mut(&conn) else {
-            return;
-        };
+        let info = self.conns.get_mut(&conn)?;
         let last = match dir {
             Dir::ToSched => &mut info.last_to_sched,
             Dir::ToWorker => &mut info.last_to_worker,
@@ -72,25 +93,30 @@ impl Sim {
             at = at.max(*last);
             *last = at;
         }
-        let ev = |frame| match dir {
-            Dir::ToSched => Ev::ToSched { conn, frame },
-            Dir::ToWorker => Ev::ToWorker { conn, frame },
-        };
         if dup {
             self.stats.frames_duplicated += 1;
-            self.q.push(at, ev(frame.clone()));
         }
-        self.q.push(at, ev(frame));
+        Some((at, dup))
     }
 
-    pub(super) fn deliver_to_sched(&mut self, conn: ConnId, frame: Incoming) {
+    pub(super) fn deliver_to_sched(&mut self, conn: ConnId, frame: Rc<SentFrame>) {
         let ok = self
             .conns
             .get(&conn)
             .is_some_and(|i| i.sched_open && i.sched_gen == self.sched_gen);
-        if ok && self.sched.is_some() {
-            self.stats.frames_to_sched += 1;
-            self.sched_input(SchedInput::Frame(conn, frame));
+        let Some(max) = self.sched.as_ref().map(|s| s.config().max_frame_bytes) else {
+            return;
+        };
+        if !ok {
+            return;
+        }
+        self.stats.frames_to_sched += 1;
+        // The last copy in flight takes the frame; an earlier duplicate copies it.
+        let f = Rc::try_unwrap(frame).unwrap_or_else(|rc| (*rc).clone());
+        match f.decoded {
+            // The strict decode the checker already ran is the scheduler's own decode.
+            Some(d) if f.max == max => self.sched_decoded(conn, d),
+            _ => self.sched_input(SchedInput::Frame(conn, Incoming::Text(f.text))),
         }
     }
 
@@ -103,21 +129,34 @@ impl Sim {
         if !info.worker_open || self.slots[w].inc != p.inc || self.slots[w].conn != Some(conn) {
             return;
         }
-        if let Incoming::Text(t) = &frame {
-            if crate::frames::sniff_type(t) == "cmd.dispatch" {
-                if let Ok(f) = decode(t, usize::MAX) {
-                    if let Body::Dispatch(d) = f.body {
-                        let key = TaskKey {
-                            run_id: d.run_id,
-                            task_id: d.task_id,
-                        };
-                        self.checker.on_dispatch_delivered(w, &f.env.id, key);
-                    }
-                }
+        self.stats.frames_to_worker += 1;
+        let text = match frame {
+            Incoming::Text(t) if crate::frames::sniff_type(&t) == "cmd.dispatch" => t,
+            other => return self.worker_input(w, Input::Frame(other)),
+        };
+        // One decode of a dispatch serves the checker and the worker (its own limit).
+        // (Every incarnation's config is the slot's, bar the seed.)
+        let decoded = decode(&text, self.slots[w].cfg.max_frame_bytes);
+        let wide;
+        let seen = match &decoded {
+            Ok(f) => Some(f),
+            // The checker reads past the worker's limit, as it always has.
+            Err(e) if matches!(e.kind, DecodeErrorKind::TooLarge { .. }) => {
+                wide = decode(&text, usize::MAX).ok();
+                wide.as_ref()
+            }
+            Err(_) => None,
+        };
+        if let Some(f) = seen {
+            if let Body::Dispatch(d) = &f.body {
+                let key = TaskKey {
+                    run_id: d.run_id.clone(),
+                    task_id: d.task_id.clone(),
+                };
+                self.checker.on_dispatch_delivered(w, &f.env.id, key);
             }
         }
-        self.stats.frames_to_worker += 1;
-        self.worker_input(w, Input::Frame(frame));
+        self.worker_decoded(w, decoded);
     }
 
     pub(super) fn on_connect_done(&mut self, p: Proc, conn: ConnId) {

@@ -3,17 +3,39 @@
 
 use super::Sim;
 use crate::event::{Ev, Rec};
-use astra_core::scheduler::{SchedAction, SchedEvent, SchedInput, Scheduler, SchedulerConfig};
+use astra_core::scheduler::{
+    ConnId, SchedAction, SchedEvent, SchedInput, Scheduler, SchedulerConfig,
+};
+use astra_core::v1::codec::Inbound;
 use astra_core::work::TaskKey;
 use astra_core::worker::Incoming;
 use std::time::Duration;
 
+/// One input to the scheduler machine.
+enum Feed {
+    Input(SchedInput),
+    Decoded(ConnId, Inbound),
+}
+
 impl Sim {
     pub(super) fn sched_input(&mut self, input: SchedInput) {
-        let was_tick = matches!(input, SchedInput::Tick);
+        self.sched_feed(Feed::Input(input));
+    }
+
+    /// A frame the checker's strict decode already read: the scheduler's `handle_decoded`.
+    pub(super) fn sched_decoded(&mut self, conn: ConnId, frame: Inbound) {
+        self.sched_feed(Feed::Decoded(conn, frame));
+    }
+
+    fn sched_feed(&mut self, feed: Feed) {
+        let was_tick = matches!(feed, Feed::Input(SchedInput::Tick));
         let now = self.now;
         let Some(s) = self.sched.as_mut() else { return };
-        s.handle(now, input);
+        self.inputs += 1;
+        match feed {
+            Feed::Input(input) => s.handle(now, input),
+            Feed::Decoded(conn, f) => s.handle_decoded(now, conn, Ok(f)),
+        }
         while let Some(a) = self.sched.as_mut().and_then(Scheduler::poll_action) {
             self.sched_action(a);
         }

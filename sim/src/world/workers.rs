@@ -2,10 +2,11 @@
 //! executors, package operations, the durable outbox) and arming its timer.
 
 use super::{Running, Sim};
-use crate::event::{Ev, Proc, Rec};
+use crate::event::{Ev, Proc, Rec, SentFrame};
 use crate::executor;
 use crate::invariants::Cause;
 use crate::options::Sabotage;
+use astra_core::v1::codec::{DecodeError, Inbound};
 use astra_core::v1::payloads::{PackageEntry, PackageStatus};
 use astra_core::work::TaskKey;
 use astra_core::worker::{Action, Input, PackageOp, PackageOpDone, Worker, WorkerConfig};
@@ -14,6 +15,12 @@ use std::time::Duration;
 
 /// How long a socket's peer takes to notice it died under a partition (20 s ping + 20 s pong).
 pub(super) const PING_TIMEOUT: Duration = Duration::from_secs(40);
+
+/// One input to a worker machine.
+enum Feed {
+    Input(Input),
+    Decoded(Result<Inbound, DecodeError>),
+}
 
 impl Sim {
     fn proc(&self, w: usize) -> Proc {
@@ -95,18 +102,31 @@ impl Sim {
 
     /// Feeds one input and carries out every action it produced, in order.
     pub(super) fn worker_input(&mut self, w: usize, input: Input) {
-        let finished = match &input {
-            Input::TaskFinished { task, .. } => Some(task.clone()),
+        self.worker_feed(w, Feed::Input(input));
+    }
+
+    /// A frame the simulator already decoded with the worker's limit: `handle_decoded`.
+    pub(super) fn worker_decoded(&mut self, w: usize, decoded: Result<Inbound, DecodeError>) {
+        self.worker_feed(w, Feed::Decoded(decoded));
+    }
+
+    fn worker_feed(&mut self, w: usize, feed: Feed) {
+        let finished = match &feed {
+            Feed::Input(Input::TaskFinished { task, .. }) => Some(task.clone()),
             _ => None,
         };
-        let from_frame = matches!(input, Input::Frame(_));
-        let was_tick = matches!(input, Input::Tick);
+        let from_frame = matches!(feed, Feed::Input(Input::Frame(_)) | Feed::Decoded(_));
+        let was_tick = matches!(feed, Feed::Input(Input::Tick));
         self.checker.begin_input(w);
         let now = self.now;
         let Some(m) = self.slots[w].machine.as_mut() else {
             return;
         };
-        m.handle(now, input);
+        self.inputs += 1;
+        match feed {
+            Feed::Input(input) => m.handle(now, input),
+            Feed::Decoded(decoded) => m.handle_decoded(now, decoded),
+        }
         while let Some(a) = self.slots[w].machine.as_mut().and_then(Worker::poll_action) {
             let cause = match (&finished, from_frame) {
                 (Some(k), _) => Cause::Finished(k),
@@ -169,9 +189,15 @@ impl Sim {
             Action::Send(f) => {
                 self.hash.str(f.text());
                 let inv = self.slots[w].packages.inventory();
-                self.checker.on_sent(w, self.now, f.text(), inv);
+                // Invariant (4) on every frame sent; its decode is the scheduler's, reused.
+                let decoded = self.checker.on_sent(w, self.now, f.text(), inv);
                 if let Some(c) = self.slots[w].conn {
-                    self.send_to_sched(c, f.text().to_string());
+                    let frame = SentFrame {
+                        text: f.into_text(),
+                        decoded,
+                        max: self.checker.max_frame_bytes(),
+                    };
+                    self.send_to_sched(c, frame);
                 }
             }
             Action::Close { code, .. } => {
