@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::worker_ops::{decode_input, encode_input, run, seed_scenarios, Op, Setup, TASKS};
+use common::worker_ops::{
+    decode_input, encode_input, run, run_with, seed_scenarios, Op, Setup, TASKS,
+};
 use proptest::prelude::*;
 
 fn setup() -> impl Strategy<Value = Setup> {
@@ -59,6 +61,16 @@ proptest! {
     #[test]
     fn invariants_hold_for_any_input_sequence(setup in setup(), ops in prop::collection::vec(op(), 0..80)) {
         run(&setup, &ops);
+    }
+
+    /// `Worker::handle_decoded` with `decode(text, max_frame_bytes)` is the byte path: the
+    /// same action log, time for time, for any input sequence (malformed, mutated and raw
+    /// frames included).
+    #[test]
+    fn decoded_frames_give_the_same_actions_as_bytes(setup in setup(), ops in prop::collection::vec(op(), 0..80)) {
+        let bytes = run_with(&setup, &ops, false);
+        let decoded = run_with(&setup, &ops, true);
+        prop_assert_eq!(bytes.log, decoded.log);
     }
 
     /// The fuzz byte format round-trips, so seeds and regressions written with `encode_input`

@@ -5,6 +5,12 @@ use astra_sim::runner::{self, Sweep};
 use astra_sim::{run_seed, SimOptions};
 use std::process::ExitCode;
 
+/// Every frame the simulator encodes and decodes allocates; mimalloc serves that churn far
+/// more cheaply than glibc's malloc (BENCHMARKS.md §4). The binary only: the library and its
+/// tests keep the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn options(a: &cli::Args, seed: u64) -> SimOptions {
     SimOptions {
         max_workers: a.workers,

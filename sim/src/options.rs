@@ -32,6 +32,10 @@ pub struct SimOptions {
     pub sabotage: Sabotage,
     /// Print every machine action and scheduler event to stderr (`--debug`).
     pub debug: bool,
+    /// Decode each frame once and hand the typed frame to the machine (`handle_decoded`).
+    /// Off (tests only), every machine decodes the bytes itself, as before: the runs must be
+    /// identical, action log hash included.
+    pub decode_once: bool,
 }
 
 impl SimOptions {
@@ -45,6 +49,7 @@ impl SimOptions {
             trace_len: 200,
             sabotage: Sabotage::None,
             debug: false,
+            decode_once: true,
         }
     }
 

@@ -425,6 +425,10 @@ pub struct Harness {
     recent: std::collections::VecDeque<(Instant, Action)>,
     /// Whether the last action seen was `Stopped`.
     pub last_was_stopped: bool,
+    /// Feed text frames through `Worker::handle_decoded` (decoded here) instead of bytes.
+    pub decoded_frames: bool,
+    /// Every action with its time, for comparing two runs.
+    pub log: Vec<(Instant, Action)>,
 }
 
 impl Harness {
@@ -449,6 +453,8 @@ impl Harness {
             token_in_input: false,
             recent: Default::default(),
             last_was_stopped: false,
+            decoded_frames: false,
+            log: Vec::new(),
         };
         h.input(Input::SetInventory(inventory(0)));
         let entries: Vec<_> = (0..setup.restored)
@@ -707,13 +713,20 @@ impl Harness {
 
     /// Feeds one input, drains the actions and checks every invariant.
     pub fn input(&mut self, i: Input) -> Vec<Action> {
-        self.w.handle(self.now, i);
+        match i {
+            Input::Frame(Incoming::Text(t)) if self.decoded_frames => {
+                let max = self.w.config().max_frame_bytes;
+                self.w.handle_decoded(self.now, decode(&t, max));
+            }
+            i => self.w.handle(self.now, i),
+        }
         let mut out = Vec::new();
         while let Some(a) = self.w.poll_action() {
             if self.recent.len() == 12 {
                 self.recent.pop_front();
             }
             self.recent.push_back((self.now, a.clone()));
+            self.log.push((self.now, a.clone()));
             self.last_was_stopped = matches!(a, Action::Stopped);
             self.check(&a);
             out.push(a);
@@ -880,7 +893,13 @@ fn frame_json(text: &str) -> Value {
 
 /// Runs a whole input; panics on the first violated invariant.
 pub fn run(setup: &Setup, ops: &[Op]) -> Harness {
+    run_with(setup, ops, false)
+}
+
+/// As `run`, feeding text frames already decoded when `decoded_frames` is set.
+pub fn run_with(setup: &Setup, ops: &[Op], decoded_frames: bool) -> Harness {
     let mut h = Harness::new(setup);
+    h.decoded_frames = decoded_frames;
     for op in ops {
         h.apply(op);
     }

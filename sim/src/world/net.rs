@@ -115,7 +115,7 @@ impl Sim {
         let f = Rc::try_unwrap(frame).unwrap_or_else(|rc| (*rc).clone());
         match f.decoded {
             // The strict decode the checker already ran is the scheduler's own decode.
-            Some(d) if f.max == max => self.sched_decoded(conn, d),
+            Some(d) if f.max == max && self.opts.decode_once => self.sched_decoded(conn, d),
             _ => self.sched_input(SchedInput::Frame(conn, Incoming::Text(f.text))),
         }
     }
@@ -134,6 +134,9 @@ impl Sim {
             Incoming::Text(t) if crate::frames::sniff_type(&t) == "cmd.dispatch" => t,
             other => return self.worker_input(w, Input::Frame(other)),
         };
+        if !self.opts.decode_once {
+            return self.deliver_bytes(w, text);
+        }
         // One decode of a dispatch serves the checker and the worker (its own limit).
         // (Every incarnation's config is the slot's, bar the seed.)
         let decoded = decode(&text, self.slots[w].cfg.max_frame_bytes);
@@ -157,6 +160,20 @@ impl Sim {
             }
         }
         self.worker_decoded(w, decoded);
+    }
+
+    /// The byte path (`decode_once` off): the checker and the worker each decode.
+    fn deliver_bytes(&mut self, w: usize, text: String) {
+        if let Ok(f) = decode(&text, usize::MAX) {
+            if let Body::Dispatch(d) = f.body {
+                let key = TaskKey {
+                    run_id: d.run_id,
+                    task_id: d.task_id,
+                };
+                self.checker.on_dispatch_delivered(w, &f.env.id, key);
+            }
+        }
+        self.worker_input(w, Input::Frame(Incoming::Text(text)));
     }
 
     pub(super) fn on_connect_done(&mut self, p: Proc, conn: ConnId) {
