@@ -104,7 +104,7 @@ struct Incarnation {
     starts: BTreeMap<TaskKey, u32>,
     exec_terminals: BTreeMap<TaskKey, u32>,
     /// Terminal frames of each task without `id`/`ts`: a match is a cached re-send.
-    canon: BTreeMap<TaskKey, Vec<String>>,
+    canon: BTreeMap<TaskKey, Vec<Terminal>>,
     /// Original terminal frames per task during the current input.
     this_input: BTreeMap<TaskKey, u32>,
     sent_ids: BTreeSet<String>,
@@ -124,11 +124,40 @@ pub struct Checker {
     violations: Vec<Violation>,
 }
 
-/// A terminal frame without its `id` and `ts` (all a cached re-send changes).
-fn canonical(frame: &str) -> String {
-    if let Some(c) = strip_id_ts(frame) {
-        return c;
+/// A terminal frame counted for a task, kept to recognise its cached re-sends.
+#[derive(Debug)]
+struct Terminal {
+    frame: String,
+    /// `strip_id_ts(frame)`.
+    fast: Option<String>,
+}
+
+impl Terminal {
+    fn new(frame: &str) -> Self {
+        Terminal {
+            frame: frame.to_string(),
+            fast: strip_id_ts(frame),
+        }
     }
+}
+
+/// Whether `frame` is a copy of one of `copies`: equal [`canonical`] forms. The text
+/// comparison settles most cases without a parse (equal stripped texts imply equal canonical
+/// forms); only when it finds no match are the canonical forms computed and compared.
+fn is_copy(copies: &[Terminal], frame: &Terminal) -> bool {
+    if frame.fast.is_some() && copies.iter().any(|c| c.fast == frame.fast) {
+        return true;
+    }
+    if copies.is_empty() {
+        return false;
+    }
+    let c = canonical(&frame.frame);
+    copies.iter().any(|k| canonical(&k.frame) == c)
+}
+
+/// A terminal frame without its `id` and `ts` (all a cached re-send changes), as parsed
+/// JSON re-serialised: key order and spacing do not matter.
+fn canonical(frame: &str) -> String {
     match serde_json::from_str::<Value>(frame) {
         Ok(Value::Object(mut m)) => {
             m.remove("id");
@@ -139,10 +168,10 @@ fn canonical(frame: &str) -> String {
     }
 }
 
-/// The fast path of [`canonical`] for the worker's own envelope layout, which always begins
-/// `{"type":"…","id":"…","ts":"…",`: those two fields cut out of the text, no parse. Equal
-/// results imply equal JSON without `id`/`ts`, so this never merges two frames the parsed
-/// form would keep apart; frames in another layout take the parsed path.
+/// The text fast path of [`is_copy`] for the worker's own envelope layout, which always
+/// begins `{"type":"…","id":"…","ts":"…",`: those two fields cut out of the text, no parse.
+/// Equal results imply equal [`canonical`] forms (which depend on nothing else); unequal
+/// ones do not imply the reverse (a cached re-send may order its payload keys differently).
 fn strip_id_ts(frame: &str) -> Option<String> {
     /// The rest after a JSON string body without escapes and its closing quote.
     fn after_plain_str(s: &str) -> Option<&str> {
@@ -347,12 +376,12 @@ impl Checker {
             return;
         };
         i.terminals.insert(key.clone());
-        let c = canonical(&e.frame);
+        let t = Terminal::new(&e.frame);
         let copies = i.canon.entry(key.clone()).or_default();
-        if copies.contains(&c) {
+        if is_copy(copies, &t) {
             return; // a cached re-send of a frame already counted
         }
-        copies.push(c);
+        copies.push(t);
         let n = i.this_input.entry(key.clone()).or_default();
         *n += 1;
         let mut bad = Vec::new();
@@ -390,7 +419,7 @@ impl Checker {
                 i.canon
                     .entry(k.clone())
                     .or_default()
-                    .push(canonical(&e.frame));
+                    .push(Terminal::new(&e.frame));
             }
         }
     }
@@ -467,16 +496,33 @@ mod tests {
 
     const A: &str = r#"{"type":"result","id":"u-1","ts":"2025-11-03T13:20:00.000000+00:00","corr":"t1","tenant":"default","sender":{"role":"worker","id":"w0"},"ack":{"request":true},"payload":{"run_id":"r1","task_id":"t1","status":"completed"}}"#;
 
+    fn copy_of(a: &str, b: &str) -> bool {
+        is_copy(&[Terminal::new(a)], &Terminal::new(b))
+    }
+
     #[test]
-    fn fast_canonical_is_the_frame_without_id_and_ts() {
+    fn fast_form_is_the_frame_without_id_and_ts() {
         let c = strip_id_ts(A).unwrap_or_default();
         assert_eq!(serde_json::from_str::<Value>(&c).ok(), Some(slow(A)));
         let resent = A
             .replace("u-1", "u-2")
             .replace("13:20:00.000000", "13:21:07.250000");
-        assert_eq!(canonical(A), canonical(&resent));
-        let other = A.replace("completed", "failed");
-        assert_ne!(canonical(A), canonical(&other));
+        assert!(copy_of(A, &resent));
+        assert!(!copy_of(A, &A.replace("completed", "failed")));
+        assert!(!is_copy(&[], &Terminal::new(A)));
+    }
+
+    /// A cached re-send re-serialised with sorted payload keys (seen in seed 8026) is still
+    /// a copy: the parsed comparison catches what the text one misses.
+    #[test]
+    fn reordered_payload_keys_are_still_a_copy() {
+        let sorted = A.replace("u-1", "u-9").replace(
+            r#""payload":{"run_id":"r1","task_id":"t1","status":"completed"}"#,
+            r#""payload":{"run_id":"r1","status":"completed","task_id":"t1"}"#,
+        );
+        assert_ne!(strip_id_ts(A), strip_id_ts(&sorted));
+        assert!(copy_of(A, &sorted));
+        assert!(!copy_of(A, &sorted.replace("completed", "failed")));
     }
 
     #[test]
@@ -484,6 +530,10 @@ mod tests {
         let reordered = r#"{"id":"u-1","type":"result","ts":"x","payload":{}}"#;
         assert_eq!(strip_id_ts(reordered), None);
         assert_eq!(canonical(reordered), slow(reordered).to_string());
+        assert!(copy_of(
+            reordered,
+            r#"{"type":"result","id":"u-2","ts":"y","payload":{}}"#
+        ));
         let escaped = A.replace("u-1", "u\\\"1");
         assert_eq!(strip_id_ts(&escaped), None);
         assert_eq!(canonical("not json"), "not json");
