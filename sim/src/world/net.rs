@@ -177,7 +177,7 @@ impl Sim {
     }
 
     pub(super) fn on_connect_done(&mut self, p: Proc, conn: ConnId) {
-        if !self.slots.get(p.w).is_some_and(|s| s.inc == p.inc) {
+        if self.slots.get(p.w).is_none_or(|s| s.inc != p.inc) {
             return;
         }
         if self.slots[p.w].connecting != Some(conn) {
@@ -256,7 +256,7 @@ impl Sim {
     }
 
     pub(super) fn on_worker_sees_close(&mut self, p: Proc, conn: ConnId) {
-        if !self.slots.get(p.w).is_some_and(|s| s.inc == p.inc) {
+        if self.slots.get(p.w).is_none_or(|s| s.inc != p.inc) {
             return;
         }
         if self.slots[p.w].conn != Some(conn) {
