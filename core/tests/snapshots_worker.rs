@@ -207,11 +207,14 @@ fn duplicate_dispatch_running_and_finished() {
     l.frame("re-dispatch d2 (n1, running)", dispatch("d2", "n1"));
     let a = l.finish("n1");
     let r = sent_id(&a, "result");
-    l.frame(
+    let a = l.frame(
         "re-dispatch d3 (n1, finished, result unacked)",
         dispatch("d3", "n1"),
     );
+    // d3 gets its own copy; the first copy's late ack settles nothing, the copy's own does.
+    let r3 = sent_id(&a, "result");
     l.ack(&r);
+    l.ack(&r3);
     l.frame(
         "re-dispatch d4 (n1, finished, result acked)",
         dispatch("d4", "n1"),

@@ -72,6 +72,11 @@ impl FinishedCache {
     fn get(&self, key: &TaskKey) -> Option<&Cached> {
         self.map.get(key)
     }
+
+    /// The envelope id of the task's latest terminal frame.
+    pub fn outbox_id(&self, key: &TaskKey) -> Option<String> {
+        self.map.get(key).map(|c| c.outbox_id.clone())
+    }
 }
 
 impl Worker {
@@ -382,18 +387,17 @@ impl Worker {
         self.emit_durable(frame, Some(task));
     }
 
-    /// Answers a re-dispatch of a finished task: resend the unacked frame, or a copy of the
-    /// acked one under a new envelope id.
+    /// Answers a re-dispatch of a finished task at once with a copy of its terminal frame
+    /// under a fresh envelope id, even while an earlier copy still waits for its ack: that
+    /// earlier copy may already have reached the scheduler before the re-dispatch, and its
+    /// late ack must not settle the answer to the new dispatch (seed 8026). The fresh copy
+    /// supersedes the earlier one in the outbox (persisted first, then the old entry is
+    /// forgotten), so each task keeps exactly one live outbox entry and an ack of the old id
+    /// no longer touches anything.
     fn resend_cached(&mut self, key: &TaskKey) {
         let Some(c) = self.finished.get(key).cloned() else {
             return;
         };
-        if self.outbox.contains(&c.outbox_id) {
-            if self.is_registered() && !self.rel.is_pending(&c.outbox_id) {
-                self.replay_outbox();
-            }
-            return;
-        }
         let Ok(mut env) = serde_json::from_str::<Envelope>(&c.frame) else {
             self.log(
                 Level::Error,
@@ -414,6 +418,7 @@ impl Worker {
             frame.id.clone(),
         );
         self.emit_durable(frame, Some(key.clone()));
+        self.supersede_outbox_entry(&c.outbox_id);
     }
 
     /// A frame that failed to decode: log it, and where an id can be recovered ack it and, for

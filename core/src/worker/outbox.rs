@@ -31,10 +31,6 @@ impl OutboxModel {
         }
     }
 
-    pub fn contains(&self, id: &str) -> bool {
-        self.by_id.contains_key(id)
-    }
-
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -66,9 +62,25 @@ impl Worker {
         }
     }
 
+    /// Drops an outbox entry replaced by a newer copy of the same terminal frame: no longer
+    /// retried, forgotten on disk, and its ack (if one still comes) settles nothing.
+    pub(super) fn supersede_outbox_entry(&mut self, id: &str) {
+        self.rel.forget(id);
+        if self.outbox.remove(id) {
+            self.push(Action::Forget { id: id.to_string() });
+        }
+    }
+
     pub(super) fn on_restore(&mut self, entries: Vec<OutboxEntry>) {
         for e in entries {
             if let Some(task) = &e.task {
+                // A crash between persisting a re-send and forgetting the copy it superseded
+                // leaves both on disk: keep the newer (later in write order) only.
+                if let Some(older) = self.finished.outbox_id(task) {
+                    if older != e.id {
+                        self.supersede_outbox_entry(&older);
+                    }
+                }
                 self.finished
                     .remember(task.clone(), e.kind, e.frame.clone(), e.id.clone());
             }

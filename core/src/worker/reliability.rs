@@ -46,8 +46,9 @@ impl Reliability {
         p.into_iter().chain(e).min()
     }
 
-    pub fn is_pending(&self, id: &str) -> bool {
-        self.pending.contains_key(id)
+    /// Stops tracking a frame without an ack (it was superseded by a newer copy).
+    pub fn forget(&mut self, id: &str) {
+        self.pending.remove(id);
     }
 }
 

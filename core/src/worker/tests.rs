@@ -402,6 +402,99 @@ fn reconnect_replays_the_outbox_and_repeats_handshake_register_after_a_second() 
     assert_eq!(h.w.stats().reconnects, 1);
 }
 
+/// Seed 8026: the scheduler re-dispatched a finished task while its result was still unacked
+/// in the outbox; the worker acked and sent nothing, then the late ack of the earlier copy
+/// cleared the outbox and the node stayed `running`. The re-dispatch must get its own copy
+/// at once, retried until *its* ack, and the old copy's ack must not settle it.
+#[test]
+fn redispatch_while_result_is_unacked_gets_a_fresh_copy_that_the_old_ack_does_not_settle() {
+    let mut h = H::new(cfg());
+    h.up();
+    h.frame(dispatch("d1", "n1", "echo", "r1:n1"));
+    let a = h.input(Input::TaskFinished {
+        task: key("n1"),
+        outcome: TaskOutcome::succeeded(json!({"y":2}).as_object().unwrap().clone(), 5),
+    });
+    let first = sent(&a, "result").remove(0);
+    let old = id_of(&first);
+
+    let a = h.frame(dispatch("d2", "n1", "echo", "r1:n1"));
+    assert!(started(&a).is_empty(), "a finished task is not run again");
+    let again = sent(&a, "result");
+    assert_eq!(again.len(), 1, "the re-dispatch is answered at once: {a:?}");
+    let new = id_of(&again[0]);
+    assert_ne!(new, old, "under a fresh envelope id, so its ack is its own");
+    assert_eq!(again[0]["payload"], first["payload"]);
+    assert_eq!(again[0]["seq"], first["seq"]);
+    assert_eq!(again[0]["corr"], "n1");
+    let persist_new = a
+        .iter()
+        .position(|x| matches!(x, Action::Persist(e) if e.id == new))
+        .expect("the fresh copy is persisted");
+    let forget_old = a
+        .iter()
+        .position(|x| matches!(x, Action::Forget { id } if *id == old))
+        .expect("the superseded copy is forgotten");
+    assert!(
+        persist_new < forget_old,
+        "persist the new copy before forgetting the old: a crash in between must not lose it"
+    );
+    assert_eq!(h.w.outbox_len(), 1, "one live outbox entry for the task");
+
+    // The earlier copy's delayed ack arrives: it settles nothing.
+    let a = h.ack(&old);
+    assert!(
+        !a.iter().any(|x| matches!(x, Action::Forget { .. })),
+        "the old copy's ack must not cancel the answer to the re-dispatch: {a:?}"
+    );
+    assert_eq!(h.w.outbox_len(), 1);
+    let a = h.advance(Duration::from_secs(1));
+    let resent = sent(&a, "result");
+    assert!(
+        !resent.is_empty() && resent.iter().all(|r| id_of(r) == new),
+        "the fresh copy is retried until its own ack, the old one never again: {resent:?}"
+    );
+
+    let a = h.ack(&new);
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::Forget { id } if *id == new)));
+    assert_eq!(h.w.outbox_len(), 0);
+    let a = h.advance(Duration::from_secs(30));
+    assert!(
+        sent(&a, "result").is_empty(),
+        "settled: nothing more to send"
+    );
+}
+
+/// A crash between persisting a re-send and forgetting the copy it superseded leaves both on
+/// disk; the restart keeps only the newer, so the task still has one live outbox entry.
+#[test]
+fn restore_keeps_only_the_newest_terminal_copy_of_a_task() {
+    let mut h = H::new(cfg());
+    let frame = |id: &str| {
+        json!({"type":"result","id":id,"ts":TS,"corr":"n9","seq":1,"tenant":"default","sender":{"role":"worker","id":"w1"},"ack":{"request":true},
+               "payload":{"run_id":"r1","task_id":"n9","status":"SUCCEEDED","result":{}}}).to_string()
+    };
+    let entry = |id: &str| OutboxEntry {
+        id: id.into(),
+        kind: crate::v1::FrameType::Result,
+        task: Some(key("n9")),
+        frame: frame(id),
+    };
+    let a = h.input(Input::Restore(vec![entry("old-1"), entry("new-2")]));
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::Forget { id } if id == "old-1")));
+    assert_eq!(h.w.outbox_len(), 1);
+    h.input(Input::Start);
+    let a = h.input(Input::Connected);
+    let a = h.ack(&id_of(&sent(&a, "handshake")[0]));
+    let a = h.ack(&id_of(&sent(&a, "register")[0]));
+    let replayed: Vec<String> = sent(&a, "result").iter().map(id_of).collect();
+    assert_eq!(replayed, vec!["new-2".to_string()]);
+}
+
 #[test]
 fn restored_outbox_is_sent_after_registration_and_answers_redispatch() {
     let mut h = H::new(cfg());
@@ -423,8 +516,17 @@ fn restored_outbox_is_sent_after_registration_and_answers_redispatch() {
         started(&a).is_empty(),
         "a task whose result is in the outbox is not re-run"
     );
-    let a = h.ack("old-1");
-    assert!(a.iter().any(|x| matches!(x, Action::Forget { .. })));
+    // Answered with a fresh copy that supersedes the restored one.
+    let again = sent(&a, "result").remove(0);
+    assert_ne!(id_of(&again), "old-1");
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::Forget { id } if id == "old-1")));
+    let a = h.ack(&id_of(&again));
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::Forget { id } if *id == id_of(&again))));
+    assert_eq!(h.w.outbox_len(), 0);
 }
 
 #[test]
