@@ -161,3 +161,63 @@ fn seed_12_settles() {
     let o = run_seed(SimOptions::new(12));
     assert!(o.passed(), "{}", o.failure_report().unwrap_or_default());
 }
+
+/// Found by `astra-sim --seed 8026 --workers 3 --faults all --minutes 10`: the scheduler
+/// re-dispatched a finished node while its result was still unacked in the worker's outbox.
+/// The worker acked and sent nothing (the copy was "already pending"); that copy had reached
+/// the scheduler before the re-dispatch, its late ack cleared it, and the node, `running`
+/// again, never heard of its result. The re-dispatch must get its own copy, settled only by
+/// its own ack.
+#[test]
+fn redispatch_of_an_unacked_finished_task_gets_a_copy_the_old_ack_does_not_settle() {
+    let mut w = registered();
+    let mut inv = astra_core::work::Inventory::default();
+    inv.handlers.insert(astra_core::work::HandlerKey::new(
+        "sim.builtin",
+        "1.0.0",
+        "echo",
+    ));
+    w.handle(Instant::from_millis(2), Input::SetInventory(inv));
+    sends(&mut w);
+    let t = Instant::from_millis(3);
+    w.handle(
+        t,
+        Input::Frame(Incoming::Text(dispatch_text("d-1", "run-30", "n1"))),
+    );
+    sends(&mut w);
+    let key = astra_core::work::TaskKey {
+        run_id: "run-30".into(),
+        task_id: "n1".into(),
+    };
+    let outcome = astra_core::work::TaskOutcome::succeeded(Map::new(), 1);
+    w.handle(t, Input::TaskFinished { task: key, outcome });
+    let first = sends(&mut w)
+        .into_iter()
+        .find(|f| f["type"] == "result")
+        .unwrap();
+    // Re-dispatch before the first copy is acked.
+    w.handle(
+        Instant::from_millis(4),
+        Input::Frame(Incoming::Text(dispatch_text("d-2", "run-30", "n1"))),
+    );
+    let again: Vec<Value> = sends(&mut w)
+        .into_iter()
+        .filter(|f| f["type"] == "result")
+        .collect();
+    assert_eq!(again.len(), 1, "the re-dispatch got no result: {again:?}");
+    assert_ne!(again[0]["id"], first["id"]);
+    // The first copy's delayed ack arrives.
+    w.handle(Instant::from_millis(5), ack_of(&first));
+    sends(&mut w);
+    assert_eq!(
+        w.outbox_len(),
+        1,
+        "the answer to the re-dispatch was settled by an old ack"
+    );
+}
+
+#[test]
+fn seed_8026_settles() {
+    let o = run_seed(SimOptions::new(8026));
+    assert!(o.passed(), "{}", o.failure_report().unwrap_or_default());
+}
