@@ -80,7 +80,7 @@ pub fn boot(
     });
     register_builtins_with(
         runner.registry(),
-        &crate::ai::AiSettings::from_config(&settings),
+        &crate::ai::AiSettings::from_config(settings),
     );
     let packages = packages(settings, &runner).map_err(BootError::Packages)?;
     let inventory = packages.inventory();
