@@ -5,7 +5,7 @@
 # in ONE run, printed side by side with ratios. Not part of the test suite.
 #
 #   bench/embed.sh                 # venv in ${ASTRA_BENCH_VENV:-$HOME/.cache/astra-bench-venv}
-#   THREADS="1 2 4" bench/embed.sh
+#   THREADS="1 2 4" ROUNDS=5 bench/embed.sh
 #
 # The Python peers (sentence-transformers, torch) are installed from PyPI into their own
 # virtual environment on first use (torch from PyPI is large).
@@ -29,7 +29,6 @@ BIN=target/release/examples/embed_bench
 
 # 128 sentences: the reference fixture's sentences, repeated (same token lengths for both).
 SENT="$(mktemp)"
-trap 'rm -f "$SENT"' EXIT
 "$PY" - "$SENT" <<'PYEOF'
 import json, sys
 fx = json.load(open("host/tests/fixtures/ai/minilm-reference.json"))
@@ -37,16 +36,32 @@ s = fx["sentences"]
 json.dump([s[i % len(s)] for i in range(128)], open(sys.argv[1], "w"))
 PYEOF
 
-printf '%-8s %-22s %12s %12s %10s %12s\n' threads impl "batch1 s/s" "batch32 s/s" "load s" "peak RSS MiB"
+# Each round runs both sides back to back, alternating which goes first; the table gives
+# the median of the rounds per side and the ratio of the medians (machines here are shared,
+# so single runs swing by 2x).
+ROUNDS="${ROUNDS:-3}"
+RES="$(mktemp)"
+trap 'rm -f "$SENT" "$RES"' EXIT
 for t in $THREADS; do
-    c="$(RAYON_NUM_THREADS=$t "$BIN" "$MODEL" "$t" "$SENT")"
-    p="$(OMP_NUM_THREADS=$t MKL_NUM_THREADS=$t "$VENV/bin/python" bench/embed_peer.py "$MODEL" "$t" "$SENT" 2>/dev/null | tail -n1)"
-    "$PY" - "$c" "$p" <<'PYEOF'
-import json, sys
-c, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-for r in (c, p):
-    print(f"{r['threads']:<8} {r['impl']:<22} {r['batch1_sps']:12.1f} {r['batch32_sps']:12.1f} {r['load_s']:10.3f} {r['peak_rss_mib']:12.1f}")
-print(f"{'':8} {'ratio candle/torch':<22} {c['batch1_sps']/p['batch1_sps']:12.2f} {c['batch32_sps']/p['batch32_sps']:12.2f} "
-      f"{c['load_s']/p['load_s']:10.2f} {c['peak_rss_mib']/p['peak_rss_mib']:12.2f}")
-PYEOF
+    for r in $(seq 1 "$ROUNDS"); do
+        run_c() { RAYON_NUM_THREADS=$t "$BIN" "$MODEL" "$t" "$SENT" >>"$RES"; }
+        run_p() { OMP_NUM_THREADS=$t MKL_NUM_THREADS=$t "$VENV/bin/python" bench/embed_peer.py "$MODEL" "$t" "$SENT" 2>/dev/null | tail -n1 >>"$RES"; }
+        if (( r % 2 )); then run_c; run_p; else run_p; run_c; fi
+    done
 done
+"$PY" - "$RES" "$ROUNDS" <<'PYEOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(f"median of {sys.argv[2]} rounds per side")
+print(f"{'threads':<8} {'impl':<22} {'batch1 s/s':>12} {'batch32 s/s':>12} {'load s':>10} {'peak RSS MiB':>13}")
+keys = ("batch1_sps", "batch32_sps", "load_s", "peak_rss_mib")
+for t in sorted({r["threads"] for r in rows}):
+    med = {}
+    for impl in ("candle", "sentence-transformers"):
+        rs = [r for r in rows if r["threads"] == t and r["impl"] == impl]
+        med[impl] = {k: statistics.median(r[k] for r in rs) for k in keys}
+        m = med[impl]
+        print(f"{t:<8} {impl:<22} {m['batch1_sps']:12.1f} {m['batch32_sps']:12.1f} {m['load_s']:10.3f} {m['peak_rss_mib']:13.1f}")
+    c, p = med["candle"], med["sentence-transformers"]
+    print(f"{'':8} {'ratio candle/torch':<22} " + " ".join(f"{c[k]/p[k]:{w}.2f}" for k, w in zip(keys, (12, 12, 10, 13))))
+PYEOF
