@@ -102,3 +102,34 @@ fn model_pull_help_teaches() {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }
+
+#[test]
+fn config_show_names_the_aliases_and_hides_the_hub_token() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_astra-worker"))
+        .args(["config", "show"])
+        .env_clear()
+        .env("HF_TOKEN", TOKEN)
+        .env("HF_ENDPOINT", "http://mirror.example:8080/")
+        .env("SPLAI_ARTIFACT_ROOT", "/srv/art")
+        .current_dir(tmp.path())
+        .output()
+        .expect("config show");
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{s}");
+    assert!(!s.contains(TOKEN), "token printed:\n{s}");
+    let line = |f: &str| {
+        s.lines()
+            .find(|l| l.starts_with(&format!("{f} = ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("hf_token").contains("\"***\"") && line("hf_token").ends_with("# env HF_TOKEN"));
+    assert!(line("hf_endpoint").contains("\"http://mirror.example:8080\""));
+    assert!(
+        line("model_cache_dir").contains("/srv/art/models"),
+        "{}",
+        line("model_cache_dir")
+    );
+    assert!(line("artifact_root").ends_with("# env SPLAI_ARTIFACT_ROOT"));
+}
