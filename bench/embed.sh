@@ -6,6 +6,8 @@
 #
 #   bench/embed.sh                 # venv in ${ASTRA_BENCH_VENV:-$HOME/.cache/astra-bench-venv}
 #   THREADS="1 2 4" ROUNDS=5 bench/embed.sh
+#   BASELINE_BIN=/tmp/embed_bench_old bench/embed.sh   # also an older embed_bench build,
+#                                                       # for before/after in the same run
 #
 # The Python peers (sentence-transformers, torch) are installed from PyPI into their own
 # virtual environment on first use (torch from PyPI is large).
@@ -46,7 +48,8 @@ for t in $THREADS; do
     for r in $(seq 1 "$ROUNDS"); do
         run_c() { RAYON_NUM_THREADS=$t "$BIN" "$MODEL" "$t" "$SENT" >>"$RES"; }
         run_p() { OMP_NUM_THREADS=$t MKL_NUM_THREADS=$t "$VENV/bin/python" bench/embed_peer.py "$MODEL" "$t" "$SENT" 2>/dev/null | tail -n1 >>"$RES"; }
-        if (( r % 2 )); then run_c; run_p; else run_p; run_c; fi
+        run_b() { [[ -z "${BASELINE_BIN:-}" ]] || RAYON_NUM_THREADS=$t "$BASELINE_BIN" "$MODEL" "$t" "$SENT" | sed 's/"impl":"candle"/"impl":"candle-baseline"/' >>"$RES"; }
+        if (( r % 2 )); then run_b; run_c; run_p; else run_p; run_c; run_b; fi
     done
 done
 "$PY" - "$RES" "$ROUNDS" <<'PYEOF'
@@ -57,11 +60,16 @@ print(f"{'threads':<8} {'impl':<22} {'batch1 s/s':>12} {'batch32 s/s':>12} {'loa
 keys = ("batch1_sps", "batch32_sps", "load_s", "peak_rss_mib")
 for t in sorted({r["threads"] for r in rows}):
     med = {}
-    for impl in ("candle", "sentence-transformers"):
+    for impl in ("candle-baseline", "candle", "sentence-transformers"):
         rs = [r for r in rows if r["threads"] == t and r["impl"] == impl]
+        if not rs:
+            continue
         med[impl] = {k: statistics.median(r[k] for r in rs) for k in keys}
         m = med[impl]
         print(f"{t:<8} {impl:<22} {m['batch1_sps']:12.1f} {m['batch32_sps']:12.1f} {m['load_s']:10.3f} {m['peak_rss_mib']:13.1f}")
     c, p = med["candle"], med["sentence-transformers"]
     print(f"{'':8} {'ratio candle/torch':<22} " + " ".join(f"{c[k]/p[k]:{w}.2f}" for k, w in zip(keys, (12, 12, 10, 13))))
+    if "candle-baseline" in med:
+        b = med["candle-baseline"]
+        print(f"{'':8} {'ratio baseline/torch':<22} " + " ".join(f"{b[k]/p[k]:{w}.2f}" for k, w in zip(keys, (12, 12, 10, 13))))
 PYEOF

@@ -2,6 +2,7 @@
 //! cache, a process-wide cache of loaded models each on its own thread, and the
 //! `embedding` executor.
 
+mod bert;
 mod error;
 mod handler;
 mod model;
