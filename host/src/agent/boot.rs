@@ -6,7 +6,7 @@ use super::HostAgent;
 use crate::config::WorkerSettings;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxError};
-use crate::runner::{register_builtins, Runner, RunnerConfig, Sink};
+use crate::runner::{register_builtins_with, Runner, RunnerConfig, Sink};
 use astra_core::time::{Instant, WallClock};
 use astra_core::work::Inventory;
 use astra_core::worker::{Input, PackageOp, Worker};
@@ -78,7 +78,10 @@ pub fn boot(
         worker_id: settings.worker_id.clone(),
         tenant: settings.tenant.clone(),
     });
-    register_builtins(runner.registry());
+    register_builtins_with(
+        runner.registry(),
+        &crate::ai::AiSettings::from_config(settings),
+    );
     let packages = packages(settings, &runner).map_err(BootError::Packages)?;
     let inventory = packages.inventory();
 

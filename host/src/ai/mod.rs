@@ -1,13 +1,15 @@
 //! SPLAI-style task executors for the `astra.builtin` package (splai-worker.md §6):
-//! `aggregation` and `tool_execution` (always built) and, with feature `ai`, local CPU
+//! `aggregation`, `tool_execution` and `model_download` (always built) and, with feature `ai`, local CPU
 //! `embedding` (candle BERT) and `retrieval` (exact vector index).
 //!
 //! Every executor writes `<artifact_root>/<run_id>/<task_id>/output.json` and reports it as
 //! an `artifact://` URI (see [`artifact`]); bad parameters fail with a message that names
-//! the field. Knobs come from the environment ([`settings`]).
+//! the field. Knobs come from the worker's configuration ([`settings`]).
 
 pub mod aggregation;
 pub mod artifact;
+pub mod cache;
+pub mod hub;
 pub mod params;
 pub mod retrieval;
 pub mod settings;
@@ -41,6 +43,10 @@ pub fn builtin_handlers(
             "tool_execution".to_string(),
             Arc::new(tool::ToolExecution::new(settings, sandbox)),
         ),
+        (
+            "model_download".to_string(),
+            Arc::new(hub::ModelDownload::new(settings)),
+        ),
     ];
     #[cfg(feature = "ai")]
     {
@@ -57,8 +63,9 @@ pub fn builtin_handlers(
     out
 }
 
-/// [`builtin_handlers`] with settings from the environment. A malformed variable is logged
-/// and these executors are left out (their node types then stay unadvertised).
+/// [`builtin_handlers`] with settings from the environment alone (see
+/// [`AiSettings::from_env`]). A malformed variable is logged and these executors are left
+/// out (their node types then stay unadvertised).
 pub fn builtin_handlers_from_env() -> Vec<(String, Arc<dyn Handler>)> {
     match AiSettings::from_env() {
         Ok(settings) => builtin_handlers(&settings, None),

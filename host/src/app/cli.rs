@@ -55,6 +55,51 @@ pub enum Cmd {
     /// prints each feedback frame as it arrives and the terminal frame at the end. Exit code 0
     /// when the task succeeded. Example: astra-worker exec echo --params '{"message":"hi"}'
     Exec(ExecArgs),
+    /// Manage the model cache (model_cache_dir) the AI executors load from.
+    #[command(subcommand)]
+    Model(ModelCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCmd {
+    /// Download a model from the hub (hf_endpoint, HF_ENDPOINT) into the model cache, in the
+    /// standard hub cache layout (models--ORG--NAME/snapshots/COMMIT/...) that
+    /// huggingface_hub and other tools reuse. Resumes an interrupted download; a partial
+    /// download never counts as installed. Uses hf_token (HF_TOKEN) for private or gated
+    /// repositories, sent to the hub only. Prints the snapshot directory on success.
+    ///
+    /// Examples:
+    ///   astra-worker model pull sentence-transformers/all-MiniLM-L6-v2
+    ///   astra-worker model pull org/name --revision v1.0 --file config.json --file model.safetensors
+    ///   HF_ENDPOINT=http://mirror:8080 astra-worker model pull org/name
+    #[command(verbatim_doc_comment)]
+    Pull(ModelPullArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelPullArgs {
+    /// Repository id, ORG/NAME (or NAME).
+    pub repo: String,
+    /// Branch, tag or commit to download.
+    #[arg(long, default_value = "main")]
+    pub revision: String,
+    /// A file to download (repeatable); without it, every file of the revision.
+    #[arg(long = "file", value_name = "FILE")]
+    pub files: Vec<String>,
+    /// Download even if the model is already installed (blobs already present are reused).
+    #[arg(long)]
+    pub force: bool,
+    /// Hub base URL [hf_endpoint], e.g. https://huggingface.co or a mirror.
+    #[arg(long, value_name = "URL")]
+    pub hf_endpoint: Option<String>,
+    /// Model cache directory [model_cache_dir].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Progress as plain lines even on a terminal.
+    #[arg(long)]
+    pub no_progress_bar: bool,
+    #[command(flatten)]
+    pub overrides: Overrides,
 }
 
 #[derive(Debug, Subcommand)]

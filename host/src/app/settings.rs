@@ -8,6 +8,12 @@ use std::collections::BTreeMap;
 
 /// Loads configuration with the command-line flags as the highest-priority source.
 pub fn load_settings(o: &Overrides) -> Result<LoadedConfig, ConfigError> {
+    load_with(&override_context(o)?)
+}
+
+/// The process's load context with the flags in `o` as overrides (commands with flags of
+/// their own add them to it before loading).
+pub fn override_context(o: &Overrides) -> Result<LoadContext, ConfigError> {
     let mut values: BTreeMap<String, Value> = BTreeMap::new();
     let mut flags: BTreeMap<String, String> = BTreeMap::new();
     let mut set = |field: &str, flag: &str, v: Option<Value>| {
@@ -71,7 +77,7 @@ pub fn load_settings(o: &Overrides) -> Result<LoadedConfig, ConfigError> {
     if let Some(c) = &o.config {
         ctx.config_file = Some(c.clone());
     }
-    load_with(&ctx)
+    Ok(ctx)
 }
 
 /// Jitter seed for production runs: reproducibility is a simulation concern.

@@ -70,6 +70,8 @@ pub(crate) fn build(layers: &Layers, ctx: &LoadContext) -> Result<Built, ConfigE
         _ => return Err(raw.invalid("an http:// or https:// URL with a host")),
     };
 
+    let artifact_root = parse::dir_path(b.raw("artifact_root")?, &ctx.env, &ctx.cwd)?;
+
     let settings = WorkerSettings {
         scheduler_ws_url,
         scheduler_rest_base_url,
@@ -168,6 +170,26 @@ pub(crate) fn build(layers: &Layers, ctx: &LoadContext) -> Result<Built, ConfigE
         )?,
         result_cache_size: parse::uint(b.raw("result_cache_size")?, 1, MAX_COUNT, COUNT_POS)?
             as usize,
+        artifact_root: artifact_root.clone(),
+        model_cache_dir: parse::opt_dir_path(b.raw("model_cache_dir")?, &ctx.env, &ctx.cwd)?
+            .unwrap_or_else(|| artifact_root.join("models")),
+        index_dir: parse::opt_dir_path(b.raw("index_dir")?, &ctx.env, &ctx.cwd)?,
+        hf_token: parse::opt_text(b.raw("hf_token")?)?.map(Secret::new),
+        hf_endpoint: hub_url(b.raw("hf_endpoint")?)?,
+        tool_allowlist: parse::name_list(b.raw("tool_allowlist")?)?,
+        tool_timeout_seconds: parse::uint(b.raw("tool_timeout_seconds")?, 1, 24 * 3600, SECS_POS)?,
+        tool_output_bytes: parse::uint(
+            b.raw("tool_output_bytes")?,
+            1,
+            1 << 30,
+            "a whole number of bytes greater than 0",
+        )?,
+        ai_threads: parse::uint(
+            b.raw("ai_threads")?,
+            0,
+            1024,
+            "a whole number of threads, 0 for half the CPUs",
+        )? as u32,
         config_path: layers.config_path.clone(),
     };
 
@@ -212,6 +234,17 @@ fn ws_url(raw: Raw<'_>, notes: &mut Vec<String>) -> Result<String, ConfigError> 
         ));
     }
     Ok(url)
+}
+
+/// The hub's base URL, trailing `/` removed.
+fn hub_url(raw: Raw<'_>) -> Result<String, ConfigError> {
+    const EXPECTED: &str = "an http:// or https:// URL with a host, e.g. https://huggingface.co";
+    match raw.value {
+        Value::String(s) if url::split(s.trim(), &["http", "https"]).is_some() => {
+            Ok(s.trim().trim_end_matches('/').to_string())
+        }
+        _ => Err(raw.invalid(EXPECTED)),
+    }
 }
 
 /// `low` must not exceed `high`; the error is reported on `low` and names both sources.

@@ -9,7 +9,7 @@
 use super::context::{LoadContext, CONFIG_FILE_VAR, ENV_PREFIX};
 use super::error::ConfigError;
 use super::files;
-use super::settings::{WorkerSettings, FIELDS};
+use super::settings::{WorkerSettings, ENV_ALIASES, FIELDS};
 use super::source::Source;
 use figment::value::{Dict, Map as FigMap};
 use figment::{Figment, Metadata, Profile, Provider};
@@ -54,6 +54,8 @@ impl Layers {
         // Lowest priority first: each later layer overrides the earlier ones.
         let mut layers = vec![defaults_layer()?];
         layers.extend(dotenv_layer(ctx, &mut warnings)?);
+        // Aliases sit just below the prefixed variables, so `ASTRA_WORKER_X` wins over them.
+        layers.extend(alias_layers(ctx));
         layers.extend(env_layers(ctx, &mut warnings));
         let config_path = files::locate(ctx)?;
         if let Some(path) = &config_path {
@@ -139,10 +141,12 @@ fn unknown_key_warning(key: &str, source: &Source) -> String {
 fn defaults_layer() -> Result<Layer, ConfigError> {
     let all = serde_json::to_value(WorkerSettings::default())
         .map_err(|e| ConfigError::Merge(format!("serialising defaults: {e}")))?;
-    let values = FIELDS
+    let mut values: BTreeMap<String, Value> = FIELDS
         .iter()
         .map(|f| (f.to_string(), all.get(*f).cloned().unwrap_or(Value::Null)))
         .collect();
+    // Unset means `<artifact_root>/models`, computed after `artifact_root` is known.
+    values.insert("model_cache_dir".to_string(), Value::Null);
     Ok(Layer {
         label: Source::Default.to_string(),
         source: Source::Default,
@@ -208,6 +212,24 @@ fn env_layers(ctx: &LoadContext, warnings: &mut Vec<String>) -> Vec<Layer> {
                 source,
                 values: BTreeMap::from([(field, Value::String(value.to_string()))]),
             }
+        })
+        .collect()
+}
+
+/// One layer per documented alias that is set and non-empty (e.g. `HF_TOKEN`).
+fn alias_layers(ctx: &LoadContext) -> Vec<Layer> {
+    ENV_ALIASES
+        .iter()
+        .filter_map(|(var, field)| {
+            let value = ctx.env.get(*var).filter(|v| !v.trim().is_empty())?;
+            let source = Source::Env {
+                var: var.to_string(),
+            };
+            Some(Layer {
+                label: source.to_string(),
+                source,
+                values: BTreeMap::from([(field.to_string(), Value::String(value.clone()))]),
+            })
         })
         .collect()
 }

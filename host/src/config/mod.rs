@@ -1,7 +1,8 @@
 //! Worker configuration: sources, precedence, validation, provenance and `config show`.
 //!
 //! Priority, highest first: explicit overrides (CLI flags) → YAML/JSON file → `ASTRA_WORKER_*`
-//! environment → `.env` in the cwd → defaults. The file beating the environment is the Python
+//! environment → documented aliases in the environment (`SPLAI_ARTIFACT_ROOT`, `HF_TOKEN`, ...,
+//! see [`ENV_ALIASES`]) → `.env` in the cwd → defaults. The file beating the environment is the Python
 //! worker's (unusual) order, kept for compatibility (spec §8.1).
 //!
 //! ```no_run
@@ -33,7 +34,10 @@ pub use context::{default_file_candidates, LoadContext, CONFIG_FILE_VAR, ENV_PRE
 pub use error::ConfigError;
 pub use hostname::hostname;
 pub use load::{load, load_with, LoadedConfig};
-pub use settings::{LogFormat, LogLevel, Transport, WorkerSettings, FIELDS};
+pub use settings::{
+    LogFormat, LogLevel, Transport, WorkerSettings, DEFAULT_ARTIFACT_ROOT, DEFAULT_HF_ENDPOINT,
+    ENV_ALIASES, FIELDS, SECRET_FIELDS,
+};
 pub use show::{render_show, render_show_json};
 pub use source::Source;
 pub use url::WS_ENDPOINT_PATH;

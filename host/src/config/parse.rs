@@ -5,14 +5,13 @@
 
 use super::error::ConfigError;
 use super::paths::{absolutize, expand_tilde};
+use super::settings::SECRET_FIELDS;
 use super::source::Source;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// The one field that is never echoed back.
-const SECRET_FIELD: &str = "auth_token";
 /// Long offending values are cut so one bad setting cannot flood the terminal.
 const MAX_SHOWN_CHARS: usize = 200;
 
@@ -35,9 +34,9 @@ impl Raw<'_> {
     }
 }
 
-/// How a bad value is quoted in an error: JSON-style, truncated, and `***` for the secret.
+/// How a bad value is quoted in an error: JSON-style, truncated, and `***` for secrets.
 pub(crate) fn render_offending(field: &str, value: &Value) -> String {
-    if field == SECRET_FIELD {
+    if SECRET_FIELDS.contains(&field) {
         return "***".to_string();
     }
     let shown = match value {
@@ -203,4 +202,37 @@ pub(crate) fn dir_path(
         raw.invalid("a path not starting with ~ (HOME is not set, so ~ cannot be expanded)")
     })?;
     Ok(absolutize(&expanded, cwd))
+}
+
+/// Like [`string_list`], but a string that is not a JSON list is read as comma-separated
+/// names (`echo, cat`), the form `SPLAI_TOOL_ALLOWLIST` uses. Empty entries are dropped.
+pub(crate) fn name_list(raw: Raw<'_>) -> Result<Vec<String>, ConfigError> {
+    if let Value::String(s) = raw.value {
+        if !s.trim_start().starts_with('[') {
+            let names: Vec<String> = s
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect();
+            if names.iter().any(|n| n.chars().any(char::is_control)) {
+                return Err(raw.invalid("comma-separated program names without control characters"));
+            }
+            return Ok(names);
+        }
+    }
+    string_list(raw)
+}
+
+/// Like [`dir_path`], but null or an empty string means "not set".
+pub(crate) fn opt_dir_path(
+    raw: Raw<'_>,
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+) -> Result<Option<PathBuf>, ConfigError> {
+    match raw.value {
+        Value::Null => Ok(None),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        _ => dir_path(raw, env, cwd).map(Some),
+    }
 }

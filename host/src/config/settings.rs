@@ -59,6 +59,27 @@ pub struct WorkerSettings {
     #[serde(serialize_with = "ser_duplicate_policy")]
     pub duplicate_policy: DuplicatePolicy,
     pub result_cache_size: usize,
+    /// Executors write `<artifact_root>/<run_id>/<task_id>/output.json`. Alias
+    /// `SPLAI_ARTIFACT_ROOT`. Absolute after loading.
+    pub artifact_root: PathBuf,
+    /// The model cache (hub layout `models--org--name/...`, or flat `org/name/`). Unset
+    /// means `<artifact_root>/models`; alias `SPLAI_MODEL_CACHE_DIR`. Absolute after loading.
+    pub model_cache_dir: PathBuf,
+    /// Retrieval indexes; `None` means `<data_dir>/.ai-index`.
+    pub index_dir: Option<PathBuf>,
+    /// Sent as `Authorization: Bearer` to `hf_endpoint` only (never to a task or a log).
+    /// Alias `HF_TOKEN`.
+    pub hf_token: Option<Secret>,
+    /// The model hub `model_download` fetches from, without a trailing `/`. Alias
+    /// `HF_ENDPOINT`.
+    pub hf_endpoint: String,
+    /// Programs `tool_execution` may start; empty means none. Alias `SPLAI_TOOL_ALLOWLIST`.
+    pub tool_allowlist: Vec<String>,
+    pub tool_timeout_seconds: u64,
+    /// Bytes of stdout and of stderr kept per tool run.
+    pub tool_output_bytes: u64,
+    /// Threads for model inference; 0 means half the CPUs (at least 1).
+    pub ai_threads: u32,
     /// The config file that was read, set by the loader; never read from any source.
     pub config_path: Option<PathBuf>,
 }
@@ -100,7 +121,33 @@ pub const FIELDS: &[&str] = &[
     "task_timeout_seconds",
     "duplicate_policy",
     "result_cache_size",
+    "artifact_root",
+    "model_cache_dir",
+    "index_dir",
+    "hf_token",
+    "hf_endpoint",
+    "tool_allowlist",
+    "tool_timeout_seconds",
+    "tool_output_bytes",
+    "ai_threads",
 ];
+
+/// Fields that hold secrets: shown as `***` everywhere and never quoted in errors.
+pub const SECRET_FIELDS: &[&str] = &["auth_token", "hf_token"];
+
+/// Documented alternative environment variables (exact, case-sensitive names, as other
+/// tools read them), each for one field. The `ASTRA_WORKER_*` name wins when both are set;
+/// an empty alias counts as unset.
+pub const ENV_ALIASES: &[(&str, &str)] = &[
+    ("SPLAI_ARTIFACT_ROOT", "artifact_root"),
+    ("SPLAI_MODEL_CACHE_DIR", "model_cache_dir"),
+    ("SPLAI_TOOL_ALLOWLIST", "tool_allowlist"),
+    ("HF_TOKEN", "hf_token"),
+    ("HF_ENDPOINT", "hf_endpoint"),
+];
+
+pub const DEFAULT_ARTIFACT_ROOT: &str = "/tmp/splai-artifacts";
+pub const DEFAULT_HF_ENDPOINT: &str = "https://huggingface.co";
 
 impl Default for WorkerSettings {
     fn default() -> Self {
@@ -139,6 +186,15 @@ impl Default for WorkerSettings {
             task_timeout_seconds: 3600,
             duplicate_policy: DuplicatePolicy::Attach,
             result_cache_size: 4096,
+            artifact_root: PathBuf::from(DEFAULT_ARTIFACT_ROOT),
+            model_cache_dir: PathBuf::from(DEFAULT_ARTIFACT_ROOT).join("models"),
+            index_dir: None,
+            hf_token: None,
+            hf_endpoint: DEFAULT_HF_ENDPOINT.into(),
+            tool_allowlist: Vec::new(),
+            tool_timeout_seconds: 30,
+            tool_output_bytes: 1 << 20,
+            ai_threads: 0,
             config_path: None,
         }
     }

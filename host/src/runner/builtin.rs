@@ -21,17 +21,26 @@ const MAX_STREAM_INTERVAL_MS: u64 = 60_000;
 const DEFAULT_STREAM_TEXT: &str = "the quick brown fox jumps over the lazy dog";
 
 /// Registers (or re-registers) every builtin handler under `astra.builtin` / this crate's
-/// version.
+/// version, with the AI/tool executors configured from the environment alone (for tests
+/// and tools without a loaded configuration; the worker uses [`register_builtins_with`]).
 pub fn register_builtins(registry: &HandlerRegistry) {
+    register_executors(registry, crate::ai::builtin_handlers_from_env());
+}
+
+/// Like [`register_builtins`], with the executors configured from the loaded configuration.
+pub fn register_builtins_with(registry: &HandlerRegistry, ai: &crate::ai::AiSettings) {
+    register_executors(registry, crate::ai::builtin_handlers(ai, None));
+}
+
+fn register_executors(registry: &HandlerRegistry, executors: Vec<(String, Arc<dyn Handler>)>) {
     let handlers: [(&str, Arc<dyn Handler>); 4] = [
         ("echo", Arc::new(Echo)),
         ("sleep", Arc::new(Sleep)),
         ("fail", Arc::new(Fail)),
         ("stream", Arc::new(Stream)),
     ];
-    // The SPLAI-style executors (aggregation, tool_execution; embedding and retrieval with
-    // feature `ai`), configured from the environment.
-    let executors = crate::ai::builtin_handlers_from_env();
+    // Plus the SPLAI-style executors (aggregation, tool_execution, model_download; embedding
+    // and retrieval with feature `ai`).
     registry.register_package(
         BUILTIN_PACKAGE,
         BUILTIN_VERSION,

@@ -21,7 +21,7 @@ mod engine_tests;
 #[cfg(test)]
 mod process_tests;
 
-pub use builtin::{register_builtins, BUILTIN_PACKAGE, BUILTIN_VERSION};
+pub use builtin::{register_builtins, register_builtins_with, BUILTIN_PACKAGE, BUILTIN_VERSION};
 pub use cancel::CancelToken;
 pub use context::{ExecutionContext, FeedbackHandle, Sink};
 pub use engine::{Runner, RunnerConfig};

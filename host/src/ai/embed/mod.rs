@@ -2,6 +2,7 @@
 //! cache, a process-wide cache of loaded models each on its own thread, and the
 //! `embedding` executor.
 
+mod bert;
 mod error;
 mod handler;
 mod model;
@@ -23,18 +24,12 @@ pub const DEFAULT_EMBEDDING_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v
 /// Texts per forward pass unless the task says otherwise.
 pub const DEFAULT_BATCH: usize = 32;
 
-/// `<cache>/<org>/<name>` for `org/name` (or `<cache>/<name>`), refusing anything that could
-/// leave the cache.
+/// Where `model` (`org/name` or `name`) is in the cache: the hub layout's `main` snapshot
+/// (`models--org--name/snapshots/<commit>`) if present, else `<cache>/<org>/<name>`;
+/// refusing anything that could leave the cache (see [`crate::ai::cache`]).
 pub fn model_dir(cache: &Path, model: &str) -> Result<PathBuf, EmbedError> {
-    let segs: Vec<&str> = model.split('/').collect();
-    let ok = (1..=2).contains(&segs.len())
-        && segs
-            .iter()
-            .all(|s| super::retrieval::index::valid_name(s) && *s != "..");
-    if !ok {
-        return Err(EmbedError::BadModelId(model.to_string()));
-    }
-    Ok(segs.iter().fold(cache.to_path_buf(), |p, s| p.join(s)))
+    super::cache::resolve(cache, model, super::cache::DEFAULT_REVISION)
+        .map_err(|_| EmbedError::BadModelId(model.to_string()))
 }
 
 /// Loaded models by id, shared by the embedding and retrieval executors. A model loads on

@@ -1,18 +1,21 @@
-//! The BERT sentence embedder: candle `BertModel` + tokenizer, mean pooling over the
-//! attention mask and L2 normalisation, i.e. what sentence-transformers does for
-//! all-MiniLM-L6-v2 (Transformer → Pooling(mean) → Normalize).
+//! The BERT sentence embedder: tokenizer + our lean candle BERT forward ([`super::bert`]),
+//! mean pooling over the attention mask and L2 normalisation, i.e. what
+//! sentence-transformers does for all-MiniLM-L6-v2 (Transformer → Pooling(mean) → Normalize).
+//! A batch is run as sub-batches of similar token length, so short texts are not padded
+//! to the longest one (each text's vector does not depend on its batch-mates).
 //!
 //! A model directory holds `config.json`, `tokenizer.json`, `model.safetensors` and
 //! optionally `sentence_bert_config.json` (`max_seq_length`, default 256 capped by the
 //! model's position embeddings).
 
+use super::bert::{mean_pool_normalize, Bert};
 use super::error::EmbedError;
 use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config, DTYPE};
+use candle_transformers::models::bert::{Config, DTYPE};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 pub const REQUIRED_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 const DEFAULT_MAX_SEQ: usize = 256;
@@ -30,8 +33,9 @@ pub struct ModelInfo {
 
 pub struct BertEmbedder {
     info: ModelInfo,
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
+    pad_id: u32,
     device: Device,
 }
 
@@ -82,15 +86,8 @@ impl BertEmbedder {
         let tok_path = path("tokenizer.json");
         let mut tokenizer =
             Tokenizer::from_file(&tok_path).map_err(|e| load_err(model, &tok_path, e))?;
-        let pad_token = tokenizer
-            .id_to_token(config.pad_token_id as u32)
-            .unwrap_or_else(|| "[PAD]".to_string());
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            pad_id: config.pad_token_id as u32,
-            pad_token,
-            ..PaddingParams::default()
-        }));
+        // Padding is done per sub-batch in `embed_batch`, not by the tokenizer.
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: max_seq,
@@ -105,7 +102,7 @@ impl BertEmbedder {
         let device = Device::Cpu;
         let vb = VarBuilder::from_buffered_safetensors(weights, DTYPE, &device)
             .map_err(|e| load_err(model, &weights_path, e))?;
-        let bert = BertModel::load(vb, &config).map_err(|e| load_err(model, &weights_path, e))?;
+        let bert = Bert::load(vb, &config).map_err(|e| load_err(model, &weights_path, e))?;
         Ok(BertEmbedder {
             info: ModelInfo {
                 model: model.to_string(),
@@ -116,6 +113,7 @@ impl BertEmbedder {
             },
             model: bert,
             tokenizer,
+            pad_id: config.pad_token_id as u32,
             device,
         })
     }
@@ -124,7 +122,8 @@ impl BertEmbedder {
         &self.info
     }
 
-    /// Unit-length embeddings of `texts`, in order (one forward pass for the whole slice).
+    /// Unit-length embeddings of `texts`, in order. Texts are grouped into sub-batches of
+    /// similar token length (one forward pass each) so padding stays small.
     pub fn embed_batch(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() {
             return Ok(Vec::new());
@@ -141,40 +140,73 @@ impl BertEmbedder {
                 model: model.clone(),
                 problem: e.to_string(),
             })?;
-        let rows = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Result<Tensor, EmbedError> {
-            let rows = encodings
-                .iter()
-                .map(|e| Tensor::new(f(e), &self.device))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(inference)?;
-            Tensor::stack(&rows, 0).map_err(inference)
-        };
-        let ids = rows(&|e| e.get_ids())?;
-        let mask = rows(&|e| e.get_attention_mask())?;
-        let type_ids = ids.zeros_like().map_err(inference)?;
-        let pooled = (|| {
-            let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?; // (b, seq, h)
-            let m = mask.to_dtype(DTYPE)?.unsqueeze(2)?; // (b, seq, 1)
-            let summed = hidden.broadcast_mul(&m)?.sum(1)?; // (b, h)
-            let counts = m.sum(1)?.clamp(1e-9f32, f32::MAX)?; // (b, 1)
-            let mean = summed.broadcast_div(&counts)?;
-            let norm = mean
-                .sqr()?
-                .sum_keepdim(1)?
-                .sqrt()?
-                .clamp(1e-12f32, f32::MAX)?;
-            mean.broadcast_div(&norm)?.to_vec2::<f32>()
-        })()
-        .map_err(inference)?;
-        for (i, v) in pooled.iter().enumerate() {
-            if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
-                return Err(EmbedError::InvalidVector {
-                    model: model.clone(),
-                    index: i,
-                    problem: "empty or not finite".into(),
-                });
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].get_ids().len()));
+        let lens: Vec<usize> = order
+            .iter()
+            .map(|&i| encodings[i].get_ids().len())
+            .collect();
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for (start, end) in sub_batches(&lens) {
+            let idx = &order[start..end];
+            let seq = lens[start].max(1);
+            let mut ids = vec![self.pad_id; idx.len() * seq];
+            let mut mask = vec![0f32; idx.len() * seq];
+            for (row, &i) in idx.iter().enumerate() {
+                let e = &encodings[i];
+                for (t, (&id, &m)) in e.get_ids().iter().zip(e.get_attention_mask()).enumerate() {
+                    ids[row * seq + t] = id;
+                    mask[row * seq + t] = m as f32;
+                }
+            }
+            let pooled = (|| {
+                let ids = Tensor::from_vec(ids, idx.len() * seq, &self.device)?;
+                let mask = Tensor::from_vec(mask, (idx.len(), seq), &self.device)?;
+                let hidden = self.model.forward(&ids, &mask, &self.device)?;
+                mean_pool_normalize(&hidden, &mask)
+            })()
+            .map_err(inference)?;
+            for (&i, v) in idx.iter().zip(pooled) {
+                if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
+                    return Err(EmbedError::InvalidVector {
+                        model: model.clone(),
+                        index: i,
+                        problem: "empty or not finite".into(),
+                    });
+                }
+                out[i] = v;
             }
         }
-        Ok(pooled)
+        Ok(out)
+    }
+}
+
+/// Splits token lengths sorted longest first into `(start, end)` runs whose shortest text
+/// is at least 80% of the longest, so padding wastes at most ~20% of a sub-batch.
+/// The dense layers see `texts x tokens` rows either way, so smaller sub-batches cost little.
+fn sub_batches(lens: &[usize]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=lens.len() {
+        if i == lens.len() || lens[i] * 5 < lens[start] * 4 {
+            out.push((start, i));
+            start = i;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sub_batches;
+
+    #[test]
+    fn sub_batches_cover_all_and_bound_padding() {
+        assert_eq!(sub_batches(&[]), vec![]);
+        assert_eq!(sub_batches(&[7]), vec![(0, 1)]);
+        assert_eq!(
+            sub_batches(&[50, 50, 41, 40, 39, 10, 9]),
+            vec![(0, 4), (4, 5), (5, 7)]
+        );
     }
 }

@@ -6,7 +6,7 @@
 use crate::app::cli::ExecArgs;
 use crate::app::settings::{load_settings, runtime_seed};
 use crate::packages::PackageStore;
-use crate::runner::{register_builtins, Runner, RunnerConfig, Sink};
+use crate::runner::{register_builtins_with, Runner, RunnerConfig, Sink};
 use astra_core::time::{Instant, WallClock};
 use astra_core::work::HandlerKey;
 use astra_core::worker::{Action, Incoming, Input, Worker};
@@ -53,7 +53,10 @@ fn run(args: ExecArgs) -> Result<bool, String> {
         worker_id: settings.worker_id.clone(),
         tenant: settings.tenant.clone(),
     });
-    register_builtins(runner.registry());
+    register_builtins_with(
+        runner.registry(),
+        &crate::ai::AiSettings::from_config(&settings),
+    );
     PackageStore::open(&settings.packages_dir)
         .map_err(|e| format!("packages_dir {}: {e}", settings.packages_dir.display()))?;
     let packages = crate::agent::packages_for(&settings, &runner)?;

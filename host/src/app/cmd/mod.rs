@@ -7,12 +7,13 @@
 pub mod config;
 pub mod demo;
 pub mod exec;
+pub mod model;
 pub mod package;
 pub mod refsched;
 pub mod run;
 pub mod verify;
 
-use crate::app::cli::{Cli, Cmd, ConfigCmd};
+use crate::app::cli::{Cli, Cmd, ConfigCmd, ModelCmd};
 use crate::app::runtime::Runtime;
 use std::process::ExitCode;
 
@@ -26,5 +27,6 @@ pub async fn dispatch<R: Runtime>(rt: &R, cli: Cli) -> ExitCode {
         Cmd::RefScheduler(a) => refsched::serve(rt, a).await,
         Cmd::Package(c) => package::package(c),
         Cmd::Exec(a) => exec::exec(a),
+        Cmd::Model(ModelCmd::Pull(a)) => model::pull(a),
     }
 }

@@ -1,5 +1,6 @@
 //! Tests of the configuration loader, run against temp dirs and injected env maps only.
 
+mod ai_fields;
 mod files;
 mod mapping;
 mod precedence;

@@ -1,7 +1,7 @@
 //! Each invalid value fails with the field, its source, the value and the accepted form.
 
 use super::World;
-use crate::config::{LogLevel, FIELDS};
+use crate::config::{LogLevel, FIELDS, SECRET_FIELDS};
 use serde_json::json;
 
 /// Loads with `ASTRA_WORKER_<FIELD>=value` and returns the error text.
@@ -77,13 +77,21 @@ fn every_field_rejects_a_bad_value_with_context() {
             "one of attach, concurrency_violation",
         ),
         ("result_cache_size", "0", "greater than 0"),
+        ("artifact_root", "", "directory path"),
+        ("model_cache_dir", "\u{1}", "directory path"),
+        ("index_dir", "a\u{7}", "directory path"),
+        ("hf_endpoint", "huggingface.co", "http:// or https:// URL"),
+        ("tool_allowlist", "echo,c\u{7}t", "program names"),
+        ("tool_timeout_seconds", "0", "seconds greater than 0"),
+        ("tool_output_bytes", "0", "bytes greater than 0"),
+        ("ai_threads", "many", "0 for half the CPUs"),
     ];
     for (field, value, accepted) in cases {
         let e = env_error(field, value);
         assert!(e.contains(accepted), "{field}={value:?}: {e}");
     }
-    // Every field except the secret (covered in `secrets`) has at least one case.
-    for f in FIELDS.iter().filter(|f| **f != "auth_token") {
+    // Every field except the secrets (covered in `secrets`) has at least one case.
+    for f in FIELDS.iter().filter(|f| !SECRET_FIELDS.contains(f)) {
         assert!(
             cases.iter().any(|(c, _, _)| c == f),
             "no validation case for {f}"
