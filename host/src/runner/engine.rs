@@ -1,10 +1,15 @@
 //! The runner: starts each task's handler on its own thread, enforces the timeout and
 //! cancellation, and reports exactly one terminal outcome per started task.
+//!
+//! Each task uses two threads (a supervisor that waits for the deadline, and the handler,
+//! which can be abandoned there); both come from a [`ThreadPool`] so a busy worker reuses
+//! them instead of creating two threads per task.
 
 use super::cancel::CancelToken;
 use super::context::{ExecutionContext, FeedbackHandle, Reporter, Sink};
 use super::datadir;
 use super::handler::{HandlerError, HandlerOutput};
+use super::pool::{ThreadPool, KEEP_ALIVE};
 use super::registry::HandlerRegistry;
 use super::shape::{non_empty_message, shape_result};
 use astra_core::work::task::codes;
@@ -62,6 +67,7 @@ struct Inner {
     tasks: Mutex<HashMap<u64, TaskControl>>,
     next_id: AtomicU64,
     abandoned: Arc<AtomicUsize>,
+    threads: ThreadPool,
 }
 
 impl Inner {
@@ -95,6 +101,7 @@ impl Runner {
                 tasks: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
                 abandoned: Arc::new(AtomicUsize::new(0)),
+                threads: ThreadPool::new("astra-task", KEEP_ALIVE),
             }),
         }
     }
@@ -134,8 +141,9 @@ impl Runner {
         let reporter = Reporter::new(spec.key.clone(), Some(sink));
         let inner = self.inner.clone();
         let rep = reporter.clone();
-        let spawned = std::thread::Builder::new()
-            .name("astra-task".to_string())
+        let spawned = self
+            .inner
+            .threads
             .spawn(move || supervise(&inner, id, spec, tx, rx, rep));
         if let Err(e) = spawned {
             // Last resort, on the caller's thread: the promise of one outcome still holds.
@@ -286,18 +294,16 @@ fn run_to_outcome(
     let thread_state = state.clone();
     let thread_handler = handler.clone();
     let abandoned = inner.abandoned.clone();
-    let spawned = std::thread::Builder::new()
-        .name("astra-handler".to_string())
-        .spawn(move || {
-            let t0 = Instant::now();
-            let result = catch_unwind(AssertUnwindSafe(|| thread_handler.run(&ctx)));
-            let elapsed = t0.elapsed();
-            // Fails only when the supervisor stopped listening: the late result is discarded.
-            let _ = tx.send(Event::Done(result, elapsed));
-            if thread_state.swap(RETURNED, Ordering::SeqCst) == ABANDONED {
-                abandoned.fetch_sub(1, Ordering::SeqCst);
-            }
-        });
+    let spawned = inner.threads.spawn(move || {
+        let t0 = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(|| thread_handler.run(&ctx)));
+        let elapsed = t0.elapsed();
+        // Fails only when the supervisor stopped listening: the late result is discarded.
+        let _ = tx.send(Event::Done(result, elapsed));
+        if thread_state.swap(RETURNED, Ordering::SeqCst) == ABANDONED {
+            abandoned.fetch_sub(1, Ordering::SeqCst);
+        }
+    });
     if let Err(e) = spawned {
         return TaskOutcome::failed(
             codes::RUNNER_FAILURE,
