@@ -130,10 +130,7 @@ fn run(shared: &Shared) {
             }
             (std::mem::take(&mut st.pending), st.written)
         };
-        let result = batch
-            .iter()
-            .try_for_each(|f| f.sync_data())
-            .and_then(|()| sync_dir(&shared.dir));
+        let result = sync_batch(&batch).and_then(|()| sync_dir(&shared.dir));
         let mut st = shared.lock();
         match result {
             Ok(()) => st.synced = upto,
@@ -146,6 +143,27 @@ fn run(shared: &Shared) {
         drop(st);
         shared.changed.notify_all();
     }
+}
+
+/// Makes every file of `batch` durable with as few journal commits as possible: ext4 (and
+/// xfs) allocate a delayed-allocation file's blocks when its data is written back, so an
+/// fdatasync per file would commit the journal once per file (each allocation dirtying the
+/// running transaction again) and a pass would grow with its batch. Starting the write-back
+/// of all of them first puts every allocation in one transaction; the first fdatasync then
+/// commits it and the rest find their data and metadata already on disk.
+fn sync_batch(batch: &[File]) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        for f in batch {
+            // SAFETY: plain syscall on a descriptor `f` owns; no memory is passed.
+            // A failure only loses the optimisation: fdatasync below still decides.
+            unsafe {
+                libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+            }
+        }
+    }
+    batch.iter().try_for_each(|f| f.sync_data())
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
