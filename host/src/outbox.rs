@@ -5,11 +5,15 @@
 //! names. A file holds a header line `astra-outbox v1 <sha256 of body>` and the JSON entry,
 //! so a torn or bit-rotted file is detected and quarantined instead of replayed.
 //!
-//! Crash safety: an entry is written to `.tmp-<name>`, fsynced, renamed into place and the
-//! directory fsynced, so after a crash at any point a file either holds the complete new
+//! Crash safety: an entry is written to `.tmp-<name>` and renamed into place before
+//! `persist` returns, so after a crash at any point a file either holds the complete new
 //! entry, or the previous state is intact and only a temp file is left (removed on open).
-//! Forgetting fsyncs the directory too, so an acked entry is not resurrected and re-sent
-//! (the c4bf80a scheduler double-counts duplicate results).
+//! A process crash (kill -9) cannot lose a persisted entry: the kernel already has it.
+//! Against power loss, [`OutboxSync`] chooses: `Always` fsyncs the file and the directory
+//! before `persist` returns (one or two disk flushes per sent frame); `Batch` (the default)
+//! leaves that to a group commit thread off the send path (see `group_commit`), so power
+//! loss can lose the entries of the last pass, and a torn file is caught by its checksum.
+//! Forgetting does not sync (see [`Outbox::forget`]).
 
 use astra_core::worker::OutboxEntry;
 use sha2::{Digest, Sha256};
@@ -17,6 +21,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+mod group_commit;
+use group_commit::GroupCommit;
 
 const HEADER_PREFIX: &str = "astra-outbox v1 ";
 const TMP_PREFIX: &str = ".tmp-";
@@ -42,6 +49,8 @@ pub enum OutboxError {
     Remove { path: PathBuf, cause: io::Error },
     #[error("cannot sync the outbox directory {path}: {cause}")]
     SyncDir { path: PathBuf, cause: io::Error },
+    #[error("cannot make outbox entries in {path} durable: {cause} (is the disk failing? outbox_sync = always reports this per entry)")]
+    GroupCommit { path: PathBuf, cause: String },
     #[error("cannot encode outbox entry for frame id of {id_len} bytes: {cause}")]
     Encode {
         id_len: usize,
@@ -49,10 +58,24 @@ pub enum OutboxError {
     },
 }
 
+/// `outbox_sync`: when a persisted entry is flushed to the disk itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxSync {
+    /// Written (in the OS, survives kill -9) before the send; a group commit off the send
+    /// path makes it survive power loss shortly after.
+    #[default]
+    Batch,
+    /// fsync of the entry and the directory before every send.
+    Always,
+}
+
 /// The on-disk outbox. One per data dir; the directory is locked while it is open.
-#[derive(Debug)]
 pub struct Outbox {
     dir: PathBuf,
+    sync: OutboxSync,
+    /// Declared before `_lock`: dropping it finishes the pending pass while still locked.
+    commit: GroupCommit,
     /// id → (sequence number, file name) of each live entry.
     live: HashMap<String, (u64, String)>,
     next_seq: u64,
@@ -60,11 +83,29 @@ pub struct Outbox {
     _lock: File,
 }
 
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("dir", &self.dir)
+            .field("sync", &self.sync)
+            .field("live", &self.live.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Outbox {
+    /// [`Outbox::open_with`] in `OutboxSync::Always` mode.
+    pub fn open(dir: &Path) -> Result<(Outbox, Vec<OutboxEntry>), OutboxError> {
+        Self::open_with(dir, OutboxSync::Always)
+    }
+
     /// Opens (creating if needed) the outbox in `dir` and returns the entries still waiting
     /// for an ack, in the order they were first written. Leftover temp files are removed;
     /// unreadable or corrupt entries are renamed to `*.corrupt` with a warning.
-    pub fn open(dir: &Path) -> Result<(Outbox, Vec<OutboxEntry>), OutboxError> {
+    pub fn open_with(
+        dir: &Path,
+        sync: OutboxSync,
+    ) -> Result<(Outbox, Vec<OutboxEntry>), OutboxError> {
         fs::create_dir_all(dir).map_err(|cause| OutboxError::CreateDir {
             path: dir.to_path_buf(),
             cause,
@@ -141,6 +182,8 @@ impl Outbox {
         }
         let outbox = Outbox {
             dir: dir.to_path_buf(),
+            sync,
+            commit: GroupCommit::new(dir),
             live,
             next_seq,
             _lock: lock,
@@ -151,9 +194,17 @@ impl Outbox {
         Ok((outbox, entries))
     }
 
-    /// Durably stores `entry`; when this returns `Ok`, the entry survives a crash. Persisting
-    /// an id that is already stored replaces that entry in place (keeping its position).
+    /// Stores `entry`; when this returns `Ok`, the entry survives a crash of this process,
+    /// and power loss too in `Always` mode (in `Batch` mode once the next group commit is
+    /// done). Persisting an id that is already stored replaces that entry in place (keeping
+    /// its position). A failed group commit is reported here, by the next persist.
     pub fn persist(&mut self, entry: &OutboxEntry) -> Result<(), OutboxError> {
+        if let Some(cause) = self.commit.error() {
+            return Err(OutboxError::GroupCommit {
+                path: self.dir.clone(),
+                cause,
+            });
+        }
         let name = match self.live.get(&entry.id) {
             Some((_, name)) => name.clone(),
             None => entry_name(self.next_seq, &entry.id),
@@ -164,12 +215,27 @@ impl Outbox {
         })?;
         let tmp = self.dir.join(format!("{TMP_PREFIX}{name}"));
         let dest = self.dir.join(&name);
-        if let Err(cause) = write_synced(&tmp, &body).and_then(|()| fs::rename(&tmp, &dest)) {
-            // Best effort: a leftover temp file is also removed by the next `open`.
-            let _ = fs::remove_file(&tmp);
-            return Err(OutboxError::Write { path: dest, cause });
+        let always = self.sync == OutboxSync::Always;
+        let written = write_entry(&tmp, &body, always).and_then(|f| {
+            fs::rename(&tmp, &dest)?;
+            Ok(f)
+        });
+        let file = match written {
+            Ok(f) => f,
+            Err(cause) => {
+                // Best effort: a leftover temp file is also removed by the next `open`.
+                let _ = fs::remove_file(&tmp);
+                return Err(OutboxError::Write { path: dest, cause });
+            }
+        };
+        if always {
+            self.sync_dir()?;
+        } else {
+            // The descriptor still refers to the renamed file: the pass syncs that.
+            self.commit
+                .submit(file)
+                .map_err(|cause| OutboxError::Write { path: dest, cause })?;
         }
-        self.sync_dir()?;
         if !self.live.contains_key(&entry.id) {
             self.live.insert(entry.id.clone(), (self.next_seq, name));
             self.next_seq += 1;
@@ -215,6 +281,21 @@ impl Outbox {
         &self.dir
     }
 
+    pub fn sync_mode(&self) -> OutboxSync {
+        self.sync
+    }
+
+    /// Waits until every entry persisted so far is on the disk itself (a no-op in `Always`
+    /// mode, where `persist` already did that).
+    pub fn flush(&self) -> Result<(), OutboxError> {
+        self.commit
+            .flush()
+            .map_err(|cause| OutboxError::GroupCommit {
+                path: self.dir.clone(),
+                cause,
+            })
+    }
+
     fn sync_dir(&self) -> Result<(), OutboxError> {
         sync_dir(&self.dir)
     }
@@ -255,12 +336,20 @@ fn parse_name(name: &str) -> Option<(u64, &str)> {
     Some((seq.parse().ok()?, hash))
 }
 
-fn write_synced(path: &Path, body: &[u8]) -> io::Result<()> {
+/// Writes header and body with a single write(2) (one syscall on the send path); fsyncs
+/// the file when `sync`.
+fn write_entry(path: &Path, body: &[u8], sync: bool) -> io::Result<File> {
     let mut f = File::create(path)?;
-    let header = format!("{HEADER_PREFIX}{}\n", hex::encode(Sha256::digest(body)));
-    f.write_all(header.as_bytes())?;
-    f.write_all(body)?;
-    f.sync_all()
+    let mut bytes = Vec::with_capacity(HEADER_PREFIX.len() + HASH_HEX + 1 + body.len());
+    bytes.extend_from_slice(HEADER_PREFIX.as_bytes());
+    bytes.extend_from_slice(hex::encode(Sha256::digest(body)).as_bytes());
+    bytes.push(b'\n');
+    bytes.extend_from_slice(body);
+    f.write_all(&bytes)?;
+    if sync {
+        f.sync_all()?;
+    }
+    Ok(f)
 }
 
 /// Reads and checks one entry file; `Err` says why it cannot be used.
@@ -599,6 +688,68 @@ mod tests {
         assert!(tmp.path().join("README").exists());
     }
 
+    #[test]
+    fn batch_entry_is_in_place_before_it_is_synced() {
+        // What kill -9 leaves behind is the OS's view of the directory: the entry must be
+        // complete under its final name as soon as `persist` returns, sync pass or not.
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut ob, _) = Outbox::open_with(tmp.path(), OutboxSync::Batch).unwrap();
+        for id in ["a", "b", "c"] {
+            ob.persist(&entry(id, id)).unwrap();
+            let (seq, name) = ob.live[id].clone();
+            let hash = parse_name(&name).unwrap().1;
+            assert_eq!(parse_name(&name).unwrap().0, seq);
+            assert_eq!(read_entry(&tmp.path().join(&name), hash), Ok(entry(id, id)));
+        }
+        ob.flush().unwrap();
+        assert!(ob.commit.passes() >= 1);
+        ob.forget("b").unwrap();
+        drop(ob);
+        assert_eq!(reopen(tmp.path()), vec![entry("a", "a"), entry("c", "c")]);
+    }
+
+    #[test]
+    fn batch_mode_groups_many_entries_per_pass_and_flush_waits_for_all() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut ob, _) = Outbox::open_with(tmp.path(), OutboxSync::Batch).unwrap();
+        let written: Vec<_> = (0..200).map(|i| entry(&format!("e{i}"), "f")).collect();
+        for e in &written {
+            ob.persist(e).unwrap();
+        }
+        ob.flush().unwrap();
+        let passes = ob.commit.passes();
+        // At least one pass ran, and flush returned only after it covered all 200.
+        assert!((1..=200).contains(&passes), "{passes}");
+        ob.flush().unwrap();
+        assert_eq!(ob.commit.passes(), passes, "nothing new to sync");
+        drop(ob);
+        assert_eq!(reopen(tmp.path()), written);
+    }
+
+    #[test]
+    fn always_mode_never_starts_the_commit_thread() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut ob, _) = Outbox::open_with(tmp.path(), OutboxSync::Always).unwrap();
+        ob.persist(&entry("a", "a")).unwrap();
+        ob.flush().unwrap();
+        assert_eq!(ob.commit.passes(), 0);
+        assert_eq!(ob.sync_mode(), OutboxSync::Always);
+    }
+
+    #[test]
+    fn failed_group_commit_stops_the_next_persist() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut ob, _) = Outbox::open_with(&tmp.path().join("ob"), OutboxSync::Batch).unwrap();
+        // A committer whose directory cannot be opened: its directory fsync fails.
+        ob.commit = GroupCommit::new(&tmp.path().join("missing"));
+        ob.persist(&entry("a", "a")).unwrap();
+        let err = ob.flush().unwrap_err();
+        assert!(matches!(err, OutboxError::GroupCommit { .. }), "{err}");
+        let err = ob.persist(&entry("b", "b")).unwrap_err();
+        assert!(err.to_string().contains("durable"), "{err}");
+        assert!(!ob.contains("b"));
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Persist(u8, u8),
@@ -617,10 +768,14 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
         #[test]
-        fn reopen_yields_live_set_in_write_order(ops in proptest::collection::vec(op(), 0..40)) {
+        fn reopen_yields_live_set_in_write_order(
+            ops in proptest::collection::vec(op(), 0..40),
+            batch in any::<bool>(),
+        ) {
+            let mode = if batch { OutboxSync::Batch } else { OutboxSync::Always };
             let tmp = tempfile::tempdir().unwrap();
             let mut model: Vec<OutboxEntry> = Vec::new();
-            let (mut ob, _) = Outbox::open(tmp.path()).unwrap();
+            let (mut ob, _) = Outbox::open_with(tmp.path(), mode).unwrap();
             for op in ops {
                 match op {
                     Op::Persist(id, v) => {
@@ -638,7 +793,7 @@ mod tests {
                     }
                     Op::Reopen => {
                         drop(ob);
-                        let (o, restored) = Outbox::open(tmp.path()).unwrap();
+                        let (o, restored) = Outbox::open_with(tmp.path(), mode).unwrap();
                         prop_assert_eq!(&restored, &model);
                         ob = o;
                     }

@@ -7,8 +7,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the control loop is a single task driving the socket, so with worker
+    // threads every socket event cost a hop (a worker polls epoll, then wakes the main
+    // thread parked in `block_on`), and the idle process carried two more stacks and malloc
+    // arenas. Task handlers, package operations and file work run on their own threads.
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -71,7 +71,8 @@ pub fn boot(
             source,
         })?;
     }
-    let (outbox, entries) = Outbox::open(&settings.data_dir.join("outbox"))?;
+    let (outbox, entries) =
+        Outbox::open_with(&settings.data_dir.join("outbox"), settings.outbox_sync)?;
     let runner = Runner::new(RunnerConfig {
         data_dir: settings.data_dir.join("tasks"),
         default_timeout: Duration::from_secs(settings.task_timeout_seconds.max(1)),

@@ -4,7 +4,7 @@ use super::context::LoadContext;
 use super::error::ConfigError;
 use super::layers::Layers;
 use super::parse::{self, Raw};
-use super::settings::{LogFormat, LogLevel, Transport, WorkerSettings};
+use super::settings::{LogFormat, LogLevel, OutboxSync, Transport, WorkerSettings};
 use super::source::Source;
 use super::url::{self, WS_ENDPOINT_PATH};
 use astra_core::secret::Secret;
@@ -108,6 +108,10 @@ pub(crate) fn build(layers: &Layers, ctx: &LoadContext) -> Result<Built, ConfigE
         feature_flags: parse::string_list(b.raw("feature_flags")?)?,
         packages_dir: parse::dir_path(b.raw("packages_dir")?, &ctx.env, &ctx.cwd)?,
         data_dir: parse::dir_path(b.raw("data_dir")?, &ctx.env, &ctx.cwd)?,
+        outbox_sync: parse::choice(
+            b.raw("outbox_sync")?,
+            &[("batch", OutboxSync::Batch), ("always", OutboxSync::Always)],
+        )?,
         log_level: parse::choice(
             b.raw("log_level")?,
             &[

@@ -1,5 +1,6 @@
 //! `WorkerSettings`: every knob of astra-worker, with the Python worker's names and defaults.
 
+pub use crate::outbox::OutboxSync;
 use astra_core::secret::Secret;
 use astra_core::v1::payloads::AuthMode;
 use astra_core::worker::config::DuplicatePolicy;
@@ -41,6 +42,9 @@ pub struct WorkerSettings {
     pub packages_dir: PathBuf,
     /// Absolute after loading (`~` expanded, relative paths joined to the cwd).
     pub data_dir: PathBuf,
+    /// When outbox entries reach the disk itself: `batch` (group commit off the send path)
+    /// or `always` (fsync before every send).
+    pub outbox_sync: OutboxSync,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     /// Where to serve metrics; `None` disables the endpoint.
@@ -108,6 +112,7 @@ pub const FIELDS: &[&str] = &[
     "feature_flags",
     "packages_dir",
     "data_dir",
+    "outbox_sync",
     "log_level",
     "log_format",
     "metrics_listen",
@@ -173,6 +178,7 @@ impl Default for WorkerSettings {
             feature_flags: Vec::new(),
             packages_dir: PathBuf::from("./packages"),
             data_dir: PathBuf::from("./var/data"),
+            outbox_sync: OutboxSync::Batch,
             log_level: LogLevel::Info,
             log_format: LogFormat::Text,
             metrics_listen: None,

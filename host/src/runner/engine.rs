@@ -1,10 +1,17 @@
 //! The runner: starts each task's handler on its own thread, enforces the timeout and
 //! cancellation, and reports exactly one terminal outcome per started task.
+//!
+//! Each task uses two threads (a supervisor that waits for the deadline, and the handler,
+//! which can be abandoned there); both come from a [`ThreadPool`] so a busy worker reuses
+//! them instead of creating two threads per task. A handler that returns in time reports
+//! its outcome itself (one thread hop less on the dispatch→result path); a claim word
+//! decides between it and the supervisor's timeout or cancel, so there is exactly one.
 
 use super::cancel::CancelToken;
 use super::context::{ExecutionContext, FeedbackHandle, Reporter, Sink};
 use super::datadir;
-use super::handler::{HandlerError, HandlerOutput};
+use super::handler::{Handler, HandlerError, HandlerOutput};
+use super::pool::{ThreadPool, KEEP_ALIVE};
 use super::registry::HandlerRegistry;
 use super::shape::{non_empty_message, shape_result};
 use astra_core::work::task::codes;
@@ -44,10 +51,10 @@ impl Default for RunnerConfig {
 }
 
 enum Event {
-    Done(
-        std::thread::Result<Result<HandlerOutput, HandlerError>>,
-        Duration,
-    ),
+    /// The handler returned after the supervisor had claimed the outcome.
+    Done,
+    /// The handler returned in time and reported its outcome itself.
+    Reported,
     Cancel(String),
 }
 
@@ -62,6 +69,7 @@ struct Inner {
     tasks: Mutex<HashMap<u64, TaskControl>>,
     next_id: AtomicU64,
     abandoned: Arc<AtomicUsize>,
+    threads: ThreadPool,
 }
 
 impl Inner {
@@ -82,6 +90,11 @@ const RUNNING: u8 = 0;
 const RETURNED: u8 = 1;
 const ABANDONED: u8 = 2;
 
+// Who reports a task's outcome: the first to move the claim off OPEN.
+const OPEN: u8 = 0;
+const BY_HANDLER: u8 = 1;
+const BY_SUPERVISOR: u8 = 2;
+
 impl Runner {
     pub fn new(config: RunnerConfig) -> Self {
         Self::with_registry(config, Arc::new(HandlerRegistry::new()))
@@ -95,6 +108,7 @@ impl Runner {
                 tasks: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
                 abandoned: Arc::new(AtomicUsize::new(0)),
+                threads: ThreadPool::new("astra-task", KEEP_ALIVE),
             }),
         }
     }
@@ -119,10 +133,35 @@ impl Runner {
         self.inner.abandoned.load(Ordering::SeqCst)
     }
 
-    /// Starts `spec` on its own thread and returns at once. `sink` receives zero or more
-    /// `TaskFeedback` and then exactly one `TaskFinished` for this task, whatever happens.
+    /// Starts `spec` and returns at once. `sink` receives zero or more `TaskFeedback` and
+    /// then exactly one `TaskFinished` for this task, whatever happens.
     pub fn start(&self, spec: TaskSpec, sink: Sink) {
+        let started = Instant::now();
         let id = self.inner.next_id.fetch_add(1, Ordering::SeqCst);
+        let reporter = Reporter::new(spec.key.clone(), Some(sink));
+        let key = HandlerKey::new(&spec.package_name, &spec.package_version, &spec.node_type);
+        let Some(handler) = self.inner.registry.resolve(&key) else {
+            reporter.finish(TaskOutcome::failed(
+                codes::RUNNER_FAILURE,
+                format!("Handler not registered: {key}"),
+                0,
+            ));
+            return;
+        };
+        let timeout = spec.timeout.unwrap_or(self.inner.config.default_timeout);
+        let task = Arc::new(TaskRun {
+            id,
+            claim: AtomicU8::new(OPEN),
+            state: AtomicU8::new(RUNNING),
+            cancel: CancelToken::new(),
+            reporter,
+            started,
+            timeout,
+            deadline: started
+                .checked_add(timeout)
+                .unwrap_or_else(|| started + FAR_FUTURE),
+            grace: handler.cancel_grace(),
+        });
         let (tx, rx) = mpsc::channel();
         self.inner.tasks().insert(
             id,
@@ -131,20 +170,45 @@ impl Runner {
                 events: tx.clone(),
             },
         );
-        let reporter = Reporter::new(spec.key.clone(), Some(sink));
-        let inner = self.inner.clone();
-        let rep = reporter.clone();
-        let spawned = std::thread::Builder::new()
-            .name("astra-task".to_string())
-            .spawn(move || supervise(&inner, id, spec, tx, rx, rep));
+        // The handler's job first: it is on the dispatch→result path; the supervisor only
+        // waits for the deadline or a cancel beside it.
+        let (inner, run) = (self.inner.clone(), task.clone());
+        let spawned = self
+            .inner
+            .threads
+            .spawn(move || run_handler(&inner, &run, handler, spec, tx));
         if let Err(e) = spawned {
             // Last resort, on the caller's thread: the promise of one outcome still holds.
-            self.inner.tasks().remove(&id);
-            reporter.finish(TaskOutcome::failed(
-                codes::RUNNER_FAILURE,
-                format!("could not start a thread for the task: {e}"),
-                0,
-            ));
+            task.report(
+                &self.inner,
+                BY_SUPERVISOR,
+                TaskOutcome::failed(
+                    codes::RUNNER_FAILURE,
+                    format!("could not start the handler thread: {e}"),
+                    0,
+                ),
+            );
+            return;
+        }
+        let (inner, run) = (self.inner.clone(), task.clone());
+        let spawned = self
+            .inner
+            .threads
+            .spawn(move || supervise(&inner, &run, rx));
+        if let Err(e) = spawned {
+            // Without a supervisor nothing would enforce the deadline: stop the handler now.
+            if task.claim(BY_SUPERVISOR) {
+                task.cancel.cancel("runner failure".to_string());
+                task.abandon(&self.inner);
+                task.finish(
+                    &self.inner,
+                    TaskOutcome::failed(
+                        codes::RUNNER_FAILURE,
+                        format!("could not start the supervisor thread for the task: {e}"),
+                        ms(started.elapsed()),
+                    ),
+                );
+            }
         }
     }
 
@@ -216,138 +280,181 @@ pub(crate) fn outcome_of(
     }
 }
 
-fn supervise(
-    inner: &Inner,
+/// One started task, shared by its handler job and its supervisor.
+struct TaskRun {
     id: u64,
-    spec: TaskSpec,
-    tx: Sender<Event>,
-    rx: Receiver<Event>,
+    /// Who reports the outcome: `OPEN` until the first of them claims it.
+    claim: AtomicU8,
+    /// The handler thread: `RUNNING`, `RETURNED` or `ABANDONED` (see [`TaskRun::abandon`]).
+    state: AtomicU8,
+    cancel: CancelToken,
     reporter: Arc<Reporter>,
-) {
-    let outcome = run_to_outcome(inner, spec, tx, rx, &reporter);
-    inner.tasks().remove(&id);
-    reporter.finish(outcome);
+    started: Instant,
+    timeout: Duration,
+    deadline: Instant,
+    grace: Duration,
 }
 
-fn run_to_outcome(
-    inner: &Inner,
-    spec: TaskSpec,
-    tx: Sender<Event>,
-    rx: Receiver<Event>,
-    reporter: &Arc<Reporter>,
-) -> TaskOutcome {
-    let started = Instant::now();
-    let timeout = spec.timeout.unwrap_or(inner.config.default_timeout);
-    let deadline = started
-        .checked_add(timeout)
-        .unwrap_or_else(|| started + FAR_FUTURE);
-    let key = HandlerKey::new(&spec.package_name, &spec.package_version, &spec.node_type);
-
-    let Some(handler) = inner.registry.resolve(&key) else {
-        return TaskOutcome::failed(
-            codes::RUNNER_FAILURE,
-            format!("Handler not registered: {key}"),
-            0,
-        );
-    };
-    let data_dir = match datadir::create_task_dir(&inner.config.data_dir, &spec.key.run_id, &spec.key.task_id) {
-        Ok(dir) => dir,
-        Err(e) => {
-            return TaskOutcome::failed(
-                codes::RUNNER_FAILURE,
-                format!(
-                    "cannot create the task data directory under {}: {e}; check that the worker's data_dir is writable",
-                    inner.config.data_dir.display()
-                ),
-                0,
-            )
-        }
-    };
-
-    let cancel = CancelToken::new();
-    let ctx = ExecutionContext {
-        run_id: spec.key.run_id.clone(),
-        task_id: spec.key.task_id.clone(),
-        node_id: spec.node_id.clone(),
-        node_type: spec.node_type.clone(),
-        package_name: spec.package_name.clone(),
-        package_version: spec.package_version.clone(),
-        params: spec.parameters.clone(),
-        tenant: inner.config.tenant.clone(),
-        worker_id: inner.config.worker_id.clone(),
-        data_dir,
-        metadata: spec.metadata.clone(),
-        cancel: cancel.clone(),
-        deadline,
-        feedback: FeedbackHandle::from_reporter(reporter.clone()),
-    };
-
-    let state = Arc::new(AtomicU8::new(RUNNING));
-    let thread_state = state.clone();
-    let thread_handler = handler.clone();
-    let abandoned = inner.abandoned.clone();
-    let spawned = std::thread::Builder::new()
-        .name("astra-handler".to_string())
-        .spawn(move || {
-            let t0 = Instant::now();
-            let result = catch_unwind(AssertUnwindSafe(|| thread_handler.run(&ctx)));
-            let elapsed = t0.elapsed();
-            // Fails only when the supervisor stopped listening: the late result is discarded.
-            let _ = tx.send(Event::Done(result, elapsed));
-            if thread_state.swap(RETURNED, Ordering::SeqCst) == ABANDONED {
-                abandoned.fetch_sub(1, Ordering::SeqCst);
-            }
-        });
-    if let Err(e) = spawned {
-        return TaskOutcome::failed(
-            codes::RUNNER_FAILURE,
-            format!("could not start the handler thread: {e}"),
-            0,
-        );
+impl TaskRun {
+    /// True for the one caller that gets to report the outcome.
+    fn claim(&self, who: u8) -> bool {
+        self.claim
+            .compare_exchange(OPEN, who, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
     }
 
-    let wait = deadline.saturating_duration_since(Instant::now());
+    /// Reports `outcome`; only after a successful [`TaskRun::claim`].
+    fn finish(&self, inner: &Inner, outcome: TaskOutcome) {
+        inner.tasks().remove(&self.id);
+        self.reporter.finish(outcome);
+    }
+
+    /// Claims and, if that succeeds, reports.
+    fn report(&self, inner: &Inner, who: u8, outcome: TaskOutcome) {
+        if self.claim(who) {
+            self.finish(inner, outcome);
+        }
+    }
+
+    /// The supervisor stops waiting for a handler that has not returned: count it until it
+    /// does. Count first, then publish ABANDONED: if the thread returned in between, undo.
+    fn abandon(&self, inner: &Inner) {
+        inner.abandoned.fetch_add(1, Ordering::SeqCst);
+        if self.state.swap(ABANDONED, Ordering::SeqCst) == RETURNED {
+            inner.abandoned.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The handler thread is done with the task.
+    fn returned(&self, inner: &Inner) {
+        if self.state.swap(RETURNED, Ordering::SeqCst) == ABANDONED {
+            inner.abandoned.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The handler's job: the task's data directory, the handler itself, and (when it returns
+/// before the supervisor stopped it) the outcome.
+fn run_handler(
+    inner: &Inner,
+    task: &TaskRun,
+    handler: Arc<dyn Handler>,
+    spec: TaskSpec,
+    tx: Sender<Event>,
+) {
+    let data_dir = match datadir::create_task_dir(
+        &inner.config.data_dir,
+        &spec.key.run_id,
+        &spec.key.task_id,
+    ) {
+        Ok(dir) => Some(dir),
+        Err(e) => {
+            task.report(
+                inner,
+                BY_HANDLER,
+                TaskOutcome::failed(
+                    codes::RUNNER_FAILURE,
+                    format!(
+                        "cannot create the task data directory under {}: {e}; check that the worker's data_dir is writable",
+                        inner.config.data_dir.display()
+                    ),
+                    0,
+                ),
+            );
+            None
+        }
+    };
+    // Stopped already (a cancel or an absurdly short timeout while the directory was made):
+    // the supervisor reports; running the handler now would only waste its thread.
+    let claimed = match data_dir {
+        Some(data_dir) if task.claim.load(Ordering::SeqCst) == OPEN => {
+            let ctx = ExecutionContext {
+                run_id: spec.key.run_id,
+                task_id: spec.key.task_id,
+                node_id: spec.node_id,
+                node_type: spec.node_type,
+                package_name: spec.package_name,
+                package_version: spec.package_version,
+                params: spec.parameters,
+                tenant: inner.config.tenant.clone(),
+                worker_id: inner.config.worker_id.clone(),
+                data_dir,
+                metadata: spec.metadata,
+                cancel: task.cancel.clone(),
+                deadline: task.deadline,
+                feedback: FeedbackHandle::from_reporter(task.reporter.clone()),
+            };
+            let t0 = Instant::now();
+            let result = catch_unwind(AssertUnwindSafe(|| handler.run(&ctx)));
+            let elapsed = t0.elapsed();
+            let claimed = task.claim(BY_HANDLER);
+            if claimed {
+                task.finish(inner, outcome_of(result, &ctx.metadata, elapsed));
+            }
+            claimed
+        }
+        _ => task.claim.load(Ordering::SeqCst) == BY_HANDLER,
+    };
+    // Fails only when the supervisor stopped listening: nothing is waiting any more.
+    let _ = tx.send(if claimed {
+        Event::Reported
+    } else {
+        Event::Done
+    });
+    task.returned(inner);
+}
+
+/// The supervisor's job: waits for the handler, the deadline or a cancel; on the latter two
+/// it claims the outcome, cancels the handler, gives it its grace time and reports.
+fn supervise(inner: &Inner, task: &TaskRun, rx: Receiver<Event>) {
+    let wait = task.deadline.saturating_duration_since(Instant::now());
     let stop = match rx.recv_timeout(wait) {
-        Ok(Event::Done(result, elapsed)) => return outcome_of(result, &spec.metadata, elapsed),
+        // Only the handler can claim before this point, so `Done` cannot come first;
+        // either way it has returned and reported.
+        Ok(Event::Reported | Event::Done) => return,
         Ok(Event::Cancel(reason)) => Stop::Cancelled(reason),
         Err(RecvTimeoutError::Timeout) => Stop::Timeout,
         // Unreachable while `TaskControl` holds a sender; treat as a runner fault.
-        Err(RecvTimeoutError::Disconnected) => {
-            return TaskOutcome::failed(
+        Err(RecvTimeoutError::Disconnected) => Stop::Vanished,
+    };
+    if !task.claim(BY_SUPERVISOR) {
+        // The handler returned at this very moment and reported its own outcome.
+        return;
+    }
+    if matches!(stop, Stop::Vanished) {
+        task.finish(
+            inner,
+            TaskOutcome::failed(
                 codes::RUNNER_FAILURE,
                 "the handler thread vanished without a result",
-                ms(started.elapsed()),
-            )
-        }
-    };
-
-    cancel.cancel(match &stop {
-        Stop::Timeout => "timeout".to_string(),
+                ms(task.started.elapsed()),
+            ),
+        );
+        return;
+    }
+    task.cancel.cancel(match &stop {
+        Stop::Timeout | Stop::Vanished => "timeout".to_string(),
         Stop::Cancelled(reason) => non_empty_message(reason, "cancelled"),
     });
     // Give the handler its declared cleanup time; its result is discarded either way.
-    let grace_end = Instant::now() + handler.cancel_grace();
+    let grace_end = Instant::now() + task.grace;
     let mut returned = false;
     while !returned {
         match rx.recv_timeout(grace_end.saturating_duration_since(Instant::now())) {
-            Ok(Event::Done(..)) => returned = true,
+            Ok(Event::Done | Event::Reported) => returned = true,
             Ok(Event::Cancel(_)) => {}
             Err(_) => break,
         }
     }
     if !returned {
-        // Count first, then publish ABANDONED: if the thread returned in between, undo.
-        inner.abandoned.fetch_add(1, Ordering::SeqCst);
-        if state.swap(ABANDONED, Ordering::SeqCst) == RETURNED {
-            inner.abandoned.fetch_sub(1, Ordering::SeqCst);
-        }
+        task.abandon(inner);
     }
     // Measured from the task start, the same clock the deadline uses.
-    let duration_ms = ms(started.elapsed());
-    match stop {
-        Stop::Timeout => TaskOutcome::failed(
+    let duration_ms = ms(task.started.elapsed());
+    let outcome = match stop {
+        Stop::Timeout | Stop::Vanished => TaskOutcome::failed(
             codes::RUNNER_TIMEOUT,
-            format!("task exceeded its timeout of {} ms", ms(timeout)),
+            format!("task exceeded its timeout of {} ms", ms(task.timeout)),
             duration_ms,
         ),
         Stop::Cancelled(reason) => {
@@ -358,10 +465,13 @@ fn run_to_outcome(
             };
             TaskOutcome::failed(codes::RUNNER_CANCELLED, message, duration_ms)
         }
-    }
+    };
+    task.finish(inner, outcome);
 }
 
 enum Stop {
     Timeout,
     Cancelled(String),
+    /// The event channel closed (cannot happen while the task is registered).
+    Vanished,
 }

@@ -11,6 +11,7 @@ pub mod context;
 pub mod datadir;
 pub mod engine;
 pub mod handler;
+pub mod pool;
 pub mod process;
 pub mod python;
 pub mod registry;

@@ -138,6 +138,56 @@ fn rss_kb(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// Where the resident memory of `pid` is, from /proc/PID/smaps: the worker binary's own
+/// mappings (code, read-only data, relocated data), shared libraries, and anonymous memory
+/// (heap, malloc arenas, thread stacks). In kB, in that order; `None` if unreadable.
+fn rss_breakdown(pid: u32, exe: &std::path::Path) -> Option<Vec<(String, u64)>> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    let exe_name = exe.file_name()?.to_str()?.to_string();
+    let mut groups: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut current = String::new();
+    for line in smaps.lines() {
+        let mut parts = line.split_whitespace();
+        let first = parts.next().unwrap_or_default();
+        if first.contains('-') && !first.ends_with(':') {
+            let perms = parts.next().unwrap_or_default();
+            let path = parts.nth(3).unwrap_or("");
+            let file = path.rsplit('/').next().unwrap_or(path);
+            current = if file == exe_name {
+                match perms {
+                    p if p.contains('x') => "binary code (r-x)".into(),
+                    p if p.contains('w') => "binary data (rw-)".into(),
+                    _ => "binary rodata+relro (r--)".into(),
+                }
+            } else if path.starts_with('/') {
+                "shared libraries".into()
+            } else if path == "[stack]" {
+                "main stack".into()
+            } else if path == "[heap]" {
+                "heap (brk)".into()
+            } else {
+                "anonymous (arenas, thread stacks)".into()
+            };
+        } else if first == "Rss:" {
+            let kb: u64 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            *groups.entry(current.clone()).or_default() += kb;
+        }
+    }
+    let anon = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Anonymous:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.count() as u64;
+    let mut out: Vec<(String, u64)> = groups.into_iter().collect();
+    out.push((
+        "(of all the above: anonymous/dirty-private kB)".into(),
+        anon.unwrap_or(0),
+    ));
+    out.push(("(threads)".into(), threads));
+    Some(out)
+}
+
 async fn raw_echo_floor(samples: usize) -> Vec<f64> {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -230,6 +280,7 @@ async fn main() {
     .await
     {}
     let idle_rss = rss_kb(child.id()).unwrap_or(0);
+    let breakdown = rss_breakdown(child.id(), &a.worker).unwrap_or_default();
 
     // sequential latency: one outstanding dispatch at a time
     let mut lat = Vec::new();
@@ -299,4 +350,9 @@ async fn main() {
         "| idle RSS (MB) | {:.2} | - | - | < 5 MB |",
         idle_rss as f64 / 1024.0
     );
+    println!();
+    println!("idle RSS breakdown (/proc/PID/smaps, kB):");
+    for (what, kb) in breakdown {
+        println!("  {kb:>7}  {what}");
+    }
 }

@@ -62,6 +62,7 @@ fn every_field_rejects_a_bad_value_with_context() {
         ("data_dir", "\u{1}", "directory path"),
         ("log_level", "loud", "one of trace, debug"),
         ("log_format", "xml", "one of text, json"),
+        ("outbox_sync", "sometimes", "one of batch, always"),
         ("metrics_listen", "localhost", "IP address and port"),
         ("max_frame_bytes", "1024", "at least 65536"),
         ("reconnect_min_ms", "0", "milliseconds greater than 0"),
