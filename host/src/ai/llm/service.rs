@@ -1,8 +1,12 @@
 //! The LLM thread: one dedicated OS thread per loaded model owns the model (weights + KV
-//! cache) and a compute pool of exactly `threads` rayon threads, so decoding never runs on
-//! the async runtime's workers and never uses more cores than configured. Requests queue on
-//! a channel and run one at a time; the thread sends progress events back while it
-//! generates and checks the task's cancel token before every token.
+//! cache), so decoding never runs on the async runtime's workers. Requests queue on a
+//! channel and run one at a time; the thread sends progress events back while it generates
+//! and checks the task's cancel token before every token.
+//!
+//! Threads: rayon work runs in a pool of `threads`, but candle 0.11's quantized matmuls
+//! use candle's own process-wide pool, sized once from `CANDLE_NUM_THREADS` (else
+//! `RAYON_NUM_THREADS`, else the physical core count). Set it to the same value as
+//! `ASTRA_WORKER_AI_THREADS` to bound the cores decoding uses.
 
 use super::error::LlmError;
 use super::generate::{self, Backend, Event, GenerateParams, Generation};
