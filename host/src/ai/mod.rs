@@ -1,6 +1,7 @@
 //! SPLAI-style task executors for the `astra.builtin` package (splai-worker.md §6):
-//! `aggregation`, `tool_execution` and `model_download` (always built) and, with feature `ai`, local CPU
-//! `embedding` (candle BERT) and `retrieval` (exact vector index).
+//! `aggregation`, `tool_execution` and `model_download` (always built) and, with feature
+//! `ai`, local CPU `embedding` (candle BERT), `retrieval` (exact vector index) and
+//! `llm_inference` (candle quantized llama-family GGUF models).
 //!
 //! Every executor writes `<artifact_root>/<run_id>/<task_id>/output.json` and reports it as
 //! an `artifact://` URI (see [`artifact`]); bad parameters fail with a message that names
@@ -17,6 +18,8 @@ pub mod tool;
 
 #[cfg(feature = "ai")]
 pub mod embed;
+#[cfg(feature = "ai")]
+pub mod llm;
 
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -58,6 +61,11 @@ pub fn builtin_handlers(
         out.push((
             "retrieval".to_string(),
             Arc::new(retrieval::Retrieval::new(settings, models)),
+        ));
+        let llms = Arc::new(llm::LlmCache::new(settings));
+        out.push((
+            "llm_inference".to_string(),
+            Arc::new(llm::LlmHandler::new(settings, llms)),
         ));
     }
     out
