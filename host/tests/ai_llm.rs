@@ -8,13 +8,14 @@
 //! completions.
 #![cfg(feature = "ai")]
 
-use astra_core::work::TaskKey;
+mod common;
+
 use astra_core::worker::Input;
 use astra_host::ai::llm::chat::Message;
 use astra_host::ai::llm::GgufModel;
 use astra_host::ai::{builtin_handlers, AiSettings};
-use astra_host::runner::{CancelToken, ExecutionContext, FeedbackHandle, Handler};
-use serde_json::{json, Map, Value};
+use astra_host::runner::{ExecutionContext, FeedbackHandle, Handler};
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -25,19 +26,8 @@ const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const MUST_MATCH: usize = 32;
 
 fn models_root() -> PathBuf {
-    let root = std::env::var_os("ASTRA_TEST_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/astra-test-models")
-        });
-    let file = root.join(MODEL_DIR).join(MODEL_FILE);
-    assert!(
-        file.is_file(),
-        "test model {} is missing: run scripts/fetch-test-models (or set ASTRA_TEST_MODELS to where it put the models)",
-        file.display()
-    );
-    root
+    common::ai::test_model(MODEL_DIR, &[MODEL_FILE]);
+    common::ai::models_root()
 }
 
 /// The model, loaded once for the tokenizer and template tests.
@@ -146,43 +136,31 @@ fn llm_handler(tmp: &Path) -> Arc<dyn Handler> {
 type Frames = Arc<Mutex<Vec<(Instant, String)>>>;
 
 fn ctx(task: &str, params: Value, tmp: &Path) -> (ExecutionContext, Frames) {
-    let data_dir = tmp.join("tasks/run-1").join(task);
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let key = TaskKey {
-        run_id: "run-1".into(),
-        task_id: task.into(),
-    };
     let frames: Frames = Arc::default();
     let f = frames.clone();
-    let feedback = FeedbackHandle::new(
-        key.clone(),
-        Arc::new(move |i| {
-            if let Input::TaskFeedback { feedback, .. } = i {
-                let text: String = feedback
-                    .chunks
-                    .iter()
-                    .filter_map(|c| c.text.clone())
-                    .collect();
-                f.lock().unwrap().push((Instant::now(), text));
-            }
-        }),
-    );
-    let ctx = ExecutionContext {
-        run_id: key.run_id.clone(),
-        task_id: key.task_id.clone(),
-        node_id: task.into(),
-        node_type: "llm_inference".into(),
-        package_name: "astra.builtin".into(),
-        package_version: "0".into(),
-        params: params.as_object().cloned().unwrap_or_default(),
-        tenant: "default".into(),
-        worker_id: "w1".into(),
-        data_dir,
-        metadata: Map::new(),
-        cancel: CancelToken::new(),
-        deadline: Instant::now() + Duration::from_secs(600),
-        feedback,
+    let feedback = move |key| {
+        FeedbackHandle::new(
+            key,
+            Arc::new(move |i| {
+                if let Input::TaskFeedback { feedback, .. } = i {
+                    let text: String = feedback
+                        .chunks
+                        .iter()
+                        .filter_map(|c| c.text.clone())
+                        .collect();
+                    f.lock().unwrap().push((Instant::now(), text));
+                }
+            }),
+        )
     };
+    let ctx = common::ai::task_ctx(
+        task,
+        "llm_inference",
+        params,
+        tmp,
+        Duration::from_secs(600),
+        feedback,
+    );
     (ctx, frames)
 }
 

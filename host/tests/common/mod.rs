@@ -1,0 +1,3 @@
+//! Helpers shared by astra-host integration tests.
+
+pub mod ai;
