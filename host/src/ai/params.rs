@@ -30,7 +30,8 @@ impl From<ParamError> for HandlerError {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// How a JSON value's type is named in an error message ("got a string").
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

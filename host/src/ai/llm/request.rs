@@ -18,7 +18,7 @@
 
 use super::chat::Message;
 use super::sampler::Sampling;
-use crate::ai::params::{self, ParamError};
+use crate::ai::params::{self, type_name, ParamError};
 use serde_json::{Map, Value};
 
 pub const DEFAULT_MAX_TOKENS: usize = 256;
@@ -47,17 +47,6 @@ pub struct LlmRequest {
     /// Whether `seed` came from the task (else it was drawn).
     pub seed_given: bool,
     pub stop: Vec<String>,
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A number (JSON number or numeric string) within `[min, max]`; `None` when absent.
