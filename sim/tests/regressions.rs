@@ -108,13 +108,9 @@ fn dispatch_text(id: &str, run: &str, node: &str) -> String {
     )
 }
 
-/// Found by `astra-sim --seed 12 --workers 3 --faults all --minutes 10`: the scheduler's ack
-/// timeout re-queued a node that had already finished (spec §5.5) and its re-dispatch arrived
-/// garbled. The worker acked it ("a garbled copy of a task we already have") but sent nothing,
-/// so the node, now acked and `running`, never finished. An intact duplicate gets the cached
-/// terminal frame again; a garbled one must too.
-#[test]
-fn garbled_redispatch_of_a_finished_task_gets_its_result_again() {
+/// A registered worker that ran node `n1` of `run` (dispatch `d-1`, echo) to success at
+/// 3 ms, with the `result` frame it sent for it.
+fn finished_echo(run: &str) -> (Worker, Value) {
     let mut w = registered();
     let mut inv = astra_core::work::Inventory::default();
     inv.handlers.insert(astra_core::work::HandlerKey::new(
@@ -127,11 +123,11 @@ fn garbled_redispatch_of_a_finished_task_gets_its_result_again() {
     let t = Instant::from_millis(3);
     w.handle(
         t,
-        Input::Frame(Incoming::Text(dispatch_text("d-1", "run-8", "n1"))),
+        Input::Frame(Incoming::Text(dispatch_text("d-1", run, "n1"))),
     );
     sends(&mut w);
     let key = astra_core::work::TaskKey {
-        run_id: "run-8".into(),
+        run_id: run.into(),
         task_id: "n1".into(),
     };
     let outcome = astra_core::work::TaskOutcome::succeeded(Map::new(), 1);
@@ -140,6 +136,18 @@ fn garbled_redispatch_of_a_finished_task_gets_its_result_again() {
         .into_iter()
         .find(|f| f["type"] == "result")
         .unwrap();
+    (w, result)
+}
+
+/// Found by `astra-sim --seed 12 --workers 3 --faults all --minutes 10`: the scheduler's ack
+/// timeout re-queued a node that had already finished (spec §5.5) and its re-dispatch arrived
+/// garbled. The worker acked it ("a garbled copy of a task we already have") but sent nothing,
+/// so the node, now acked and `running`, never finished. An intact duplicate gets the cached
+/// terminal frame again; a garbled one must too.
+#[test]
+fn garbled_redispatch_of_a_finished_task_gets_its_result_again() {
+    let (mut w, result) = finished_echo("run-8");
+    let t = Instant::from_millis(3);
     w.handle(t, ack_of(&result));
     sends(&mut w);
     let garbled =
@@ -170,31 +178,7 @@ fn seed_12_settles() {
 /// its own ack.
 #[test]
 fn redispatch_of_an_unacked_finished_task_gets_a_copy_the_old_ack_does_not_settle() {
-    let mut w = registered();
-    let mut inv = astra_core::work::Inventory::default();
-    inv.handlers.insert(astra_core::work::HandlerKey::new(
-        "sim.builtin",
-        "1.0.0",
-        "echo",
-    ));
-    w.handle(Instant::from_millis(2), Input::SetInventory(inv));
-    sends(&mut w);
-    let t = Instant::from_millis(3);
-    w.handle(
-        t,
-        Input::Frame(Incoming::Text(dispatch_text("d-1", "run-30", "n1"))),
-    );
-    sends(&mut w);
-    let key = astra_core::work::TaskKey {
-        run_id: "run-30".into(),
-        task_id: "n1".into(),
-    };
-    let outcome = astra_core::work::TaskOutcome::succeeded(Map::new(), 1);
-    w.handle(t, Input::TaskFinished { task: key, outcome });
-    let first = sends(&mut w)
-        .into_iter()
-        .find(|f| f["type"] == "result")
-        .unwrap();
+    let (mut w, first) = finished_echo("run-30");
     // Re-dispatch before the first copy is acked.
     w.handle(
         Instant::from_millis(4),
