@@ -284,15 +284,16 @@ pub fn outbox_replay_after_kill(d: &Drivers) {
     e.sched.kill();
     let outbox = e.dir.path().join("data").join("outbox");
     let deadline = std::time::Instant::now() + T;
-    while std::fs::read_dir(&outbox)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|f| f.path().extension().is_some_and(|x| x == "entry"))
-                .count()
+    // Format-agnostic: some file of the outbox holds the result frame (its run id).
+    let persisted = || {
+        std::fs::read_dir(&outbox).is_ok_and(|d| {
+            d.filter_map(Result::ok).any(|f| {
+                std::fs::read(f.path())
+                    .is_ok_and(|b| b.windows(b"r-kill".len()).any(|w| w == b"r-kill"))
+            })
         })
-        .unwrap_or(0)
-        == 0
-    {
+    };
+    while !persisted() {
         assert!(
             std::time::Instant::now() < deadline,
             "result never persisted; log:\n{}",

@@ -1,9 +1,9 @@
-//! Group commit for `outbox_sync = batch`: entries are written and renamed into place on the
+//! Group commit for `outbox_sync = batch`: records are appended to the log segment on the
 //! send path (the OS has them, so they survive kill -9), and this thread makes them durable
-//! against power loss off that path: one pass fdatasyncs every file written since the last
-//! pass and then fsyncs the directory once. While a pass runs new entries queue up, so under
-//! load one pass covers many entries; power loss loses at most the entries of the pass in
-//! flight (the window).
+//! against power loss off that path: one pass is one fdatasync of the segment in use, plus a
+//! directory fsync when a new segment was created since the last pass (after which the
+//! segments it replaced are deleted). While a pass runs new records queue up, so under load
+//! one pass covers many entries; power loss loses at most the entries of the pass in flight.
 
 use std::fs::File;
 use std::io;
@@ -13,9 +13,13 @@ use std::thread::JoinHandle;
 
 #[derive(Default)]
 struct State {
-    /// Written but not yet synced, in write order.
-    pending: Vec<File>,
-    /// Entries handed over so far, and how many of them are known durable.
+    /// The segment in use; it holds every live entry, so syncing it is enough.
+    file: Option<Arc<File>>,
+    /// A segment was created since the last pass: its directory entry needs an fsync.
+    new_segment: bool,
+    /// Segments superseded by the one in use, deleted once that one is durable.
+    obsolete: Vec<PathBuf>,
+    /// Records handed over so far, and how many of them are known durable.
     written: u64,
     synced: u64,
     /// The first failure, reported to the next caller; later passes still run.
@@ -38,10 +42,12 @@ impl Shared {
     }
 }
 
-/// The committer of one outbox directory; its thread starts with the first entry.
+/// The committer of one outbox directory; its thread starts with the first record.
 pub(super) struct GroupCommit {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// The thread could not be started: every submit syncs inline instead.
+    inline: bool,
 }
 
 impl GroupCommit {
@@ -53,6 +59,7 @@ impl GroupCommit {
                 changed: Condvar::new(),
             }),
             thread: None,
+            inline: false,
         }
     }
 
@@ -61,10 +68,24 @@ impl GroupCommit {
         self.shared.lock().error.clone()
     }
 
-    /// Queues `file` (already written and renamed into place) for the next pass. When the
-    /// thread cannot be started, syncs inline instead, so durability never silently drops.
-    pub fn submit(&mut self, file: File) -> io::Result<()> {
-        if self.thread.is_none() {
+    /// Queues a record just appended to `file` (the segment in use) for the next pass.
+    pub fn submit(&mut self, file: &Arc<File>) -> io::Result<()> {
+        self.hand_over(file, false, Vec::new())
+    }
+
+    /// `file` is a new segment holding every live entry; `obsolete` are the segments it
+    /// replaces, deleted once it is durable.
+    pub fn switch(&mut self, file: &Arc<File>, obsolete: Vec<PathBuf>) -> io::Result<()> {
+        self.hand_over(file, true, obsolete)
+    }
+
+    fn hand_over(
+        &mut self,
+        file: &Arc<File>,
+        new_segment: bool,
+        obsolete: Vec<PathBuf>,
+    ) -> io::Result<()> {
+        if self.thread.is_none() && !self.inline {
             let shared = self.shared.clone();
             match std::thread::Builder::new()
                 .name("astra-outbox-sync".into())
@@ -73,20 +94,25 @@ impl GroupCommit {
                 Ok(h) => self.thread = Some(h),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot start the outbox sync thread; syncing each entry before it is sent");
-                    file.sync_data()?;
-                    return sync_dir(&self.shared.dir);
+                    self.inline = true;
                 }
             }
         }
+        if self.inline {
+            // So durability never silently drops.
+            return pass(&self.shared.dir, file, new_segment, obsolete);
+        }
         let mut st = self.shared.lock();
-        st.pending.push(file);
+        st.file = Some(file.clone());
+        st.new_segment |= new_segment;
+        st.obsolete.extend(obsolete);
         st.written += 1;
         drop(st);
         self.shared.changed.notify_all();
         Ok(())
     }
 
-    /// Blocks until every entry submitted before this call is durable (or a pass failed).
+    /// Blocks until every record submitted before this call is durable (or a pass failed).
     pub fn flush(&self) -> Result<(), String> {
         let mut st = self.shared.lock();
         let target = st.written;
@@ -100,7 +126,7 @@ impl GroupCommit {
         st.error.clone().map_or(Ok(()), Err)
     }
 
-    /// Completed passes (each is one fdatasync per entry plus one directory fsync).
+    /// Completed passes.
     #[cfg(test)]
     pub fn passes(&self) -> u64 {
         self.shared.lock().passes
@@ -120,23 +146,35 @@ impl Drop for GroupCommit {
 
 fn run(shared: &Shared) {
     loop {
-        let (batch, upto) = {
+        let (file, new_segment, obsolete, upto) = {
             let mut st = shared.lock();
-            while st.pending.is_empty() && !st.stop {
+            while st.synced == st.written && !st.stop {
                 st = shared.changed.wait(st).unwrap_or_else(|e| e.into_inner());
             }
-            if st.pending.is_empty() {
+            if st.synced == st.written {
                 return;
             }
-            (std::mem::take(&mut st.pending), st.written)
+            let Some(file) = st.file.clone() else {
+                // Unreachable: `written` only grows together with `file` being set.
+                st.synced = st.written;
+                continue;
+            };
+            (
+                file,
+                std::mem::take(&mut st.new_segment),
+                std::mem::take(&mut st.obsolete),
+                st.written,
+            )
         };
-        let result = sync_batch(&batch).and_then(|()| sync_dir(&shared.dir));
+        let result = pass(&shared.dir, &file, new_segment, obsolete);
         let mut st = shared.lock();
         match result {
             Ok(()) => st.synced = upto,
             Err(e) => {
                 tracing::error!(dir = %shared.dir.display(), error = %e, "cannot make outbox entries durable");
                 st.error.get_or_insert_with(|| e.to_string());
+                // Nothing more to wait for: `flush` reports the error.
+                st.synced = upto;
             }
         }
         st.passes += 1;
@@ -145,27 +183,28 @@ fn run(shared: &Shared) {
     }
 }
 
-/// Makes every file of `batch` durable with as few journal commits as possible: ext4 (and
-/// xfs) allocate a delayed-allocation file's blocks when its data is written back, so an
-/// fdatasync per file would commit the journal once per file (each allocation dirtying the
-/// running transaction again) and a pass would grow with its batch. Starting the write-back
-/// of all of them first puts every allocation in one transaction; the first fdatasync then
-/// commits it and the rest find their data and metadata already on disk.
-fn sync_batch(batch: &[File]) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::io::AsRawFd;
-        for f in batch {
-            // SAFETY: plain syscall on a descriptor `f` owns; no memory is passed.
-            // A failure only loses the optimisation: fdatasync below still decides.
-            unsafe {
-                libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+/// One pass: the segment's data, its directory entry when it is new, then the cleanup.
+fn pass(dir: &Path, file: &File, new_segment: bool, obsolete: Vec<PathBuf>) -> io::Result<()> {
+    file.sync_data()?;
+    if new_segment {
+        sync_dir(dir)?;
+    }
+    remove_obsolete(obsolete);
+    Ok(())
+}
+
+/// Deletes replaced segments. Not synced: a segment that comes back after a crash is
+/// superseded by the checkpoint of the one that replaced it.
+pub(super) fn remove_obsolete(paths: Vec<PathBuf>) {
+    for p in paths {
+        if let Err(e) = std::fs::remove_file(&p) {
+            if e.kind() != io::ErrorKind::NotFound {
+                tracing::warn!(file = %p.display(), error = %e, "cannot delete a replaced outbox segment; it is ignored on the next start");
             }
         }
     }
-    batch.iter().try_for_each(|f| f.sync_data())
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
