@@ -89,6 +89,15 @@ impl Handler for Echo {
     fn run(&self, ctx: &ExecutionContext) -> Result<HandlerOutput, HandlerError> {
         Ok(outputs(ctx.params.clone()))
     }
+
+    fn uses_data_dir(&self) -> bool {
+        false
+    }
+
+    /// A copy of the parameters.
+    fn inline(&self) -> bool {
+        true
+    }
 }
 
 /// Sleeps `ms` milliseconds or `seconds` seconds (default 0), returning early on cancel.
@@ -123,6 +132,10 @@ impl Handler for Sleep {
         let slept = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         Ok(outputs(object(json!({ "slept_ms": slept }))))
     }
+
+    fn uses_data_dir(&self) -> bool {
+        false
+    }
 }
 
 /// Fails on purpose. `mode`: `error` (default; handler error → `command.error`), `status`
@@ -155,6 +168,15 @@ impl Handler for Fail {
                 "unknown fail mode `{other}`; use error, status or panic"
             ))),
         }
+    }
+
+    fn uses_data_dir(&self) -> bool {
+        false
+    }
+
+    /// Builds an error from its parameters (a panic is contained by the runner either way).
+    fn inline(&self) -> bool {
+        true
     }
 }
 
@@ -217,5 +239,9 @@ impl Handler for Stream {
             ..Feedback::default()
         });
         Ok(outputs(object(json!({ "text": text, "chunks": count }))))
+    }
+
+    fn uses_data_dir(&self) -> bool {
+        false
     }
 }

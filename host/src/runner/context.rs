@@ -29,7 +29,8 @@ pub struct ExecutionContext {
     pub tenant: String,
     /// The worker's id, e.g. for the `worker_id` of artifacts the handler produces.
     pub worker_id: String,
-    /// `<data_dir>/<run_id>/<task_id>` with both ids sanitised; exists before `run` is called.
+    /// `<data_dir>/<run_id>/<task_id>` with both ids sanitised; exists before `run` is called
+    /// unless the handler's `Handler::uses_data_dir` says it never uses it.
     pub data_dir: PathBuf,
     /// The spec's context metadata (`concurrency_key`, `constraints`, ...).
     pub metadata: Map<String, Value>,

@@ -1,7 +1,11 @@
 //! The runner: starts each task's handler on its own thread, enforces the timeout and
 //! cancellation, and reports exactly one terminal outcome per started task.
 //!
-//! Each task uses two threads (a supervisor that waits for the deadline, and the handler,
+//! A handler that declares itself instant (`Handler::inline`) runs on the caller's thread
+//! instead, with no supervisor: nothing could interrupt it anyway, and it saves the two
+//! thread wake-ups below.
+//!
+//! Each other task uses two threads (a supervisor that waits for the deadline, and the handler,
 //! which can be abandoned there); both come from a [`ThreadPool`] so a busy worker reuses
 //! them instead of creating two threads per task. A handler that returns in time reports
 //! its outcome itself (one thread hop less on the dispatch→result path); a claim word
@@ -149,6 +153,13 @@ impl Runner {
             return;
         };
         let timeout = spec.timeout.unwrap_or(self.inner.config.default_timeout);
+        let deadline = started
+            .checked_add(timeout)
+            .unwrap_or_else(|| started + FAR_FUTURE);
+        if handler.inline() {
+            run_inline(&self.inner, &reporter, handler, spec, deadline);
+            return;
+        }
         let task = Arc::new(TaskRun {
             id,
             claim: AtomicU8::new(OPEN),
@@ -157,9 +168,7 @@ impl Runner {
             reporter,
             started,
             timeout,
-            deadline: started
-                .checked_add(timeout)
-                .unwrap_or_else(|| started + FAR_FUTURE),
+            deadline,
             grace: handler.cancel_grace(),
         });
         let (tx, rx) = mpsc::channel();
@@ -333,6 +342,84 @@ impl TaskRun {
     }
 }
 
+/// The task's data directory: created when the handler uses it, else only its path.
+fn prepare_data_dir(
+    inner: &Inner,
+    handler: &dyn Handler,
+    key: &TaskKey,
+) -> Result<PathBuf, TaskOutcome> {
+    let root = &inner.config.data_dir;
+    if !handler.uses_data_dir() {
+        return Ok(datadir::task_dir(root, &key.run_id, &key.task_id));
+    }
+    datadir::create_task_dir(root, &key.run_id, &key.task_id).map_err(|e| {
+        TaskOutcome::failed(
+            codes::RUNNER_FAILURE,
+            format!(
+                "cannot create the task data directory under {}: {e}; check that the worker's data_dir is writable",
+                root.display()
+            ),
+            0,
+        )
+    })
+}
+
+fn context(
+    inner: &Inner,
+    spec: TaskSpec,
+    data_dir: PathBuf,
+    cancel: CancelToken,
+    deadline: Instant,
+    reporter: &Arc<Reporter>,
+) -> ExecutionContext {
+    ExecutionContext {
+        run_id: spec.key.run_id,
+        task_id: spec.key.task_id,
+        node_id: spec.node_id,
+        node_type: spec.node_type,
+        package_name: spec.package_name,
+        package_version: spec.package_version,
+        params: spec.parameters,
+        tenant: inner.config.tenant.clone(),
+        worker_id: inner.config.worker_id.clone(),
+        data_dir,
+        metadata: spec.metadata,
+        cancel,
+        deadline,
+        feedback: FeedbackHandle::from_reporter(reporter.clone()),
+    }
+}
+
+/// An instant handler (`Handler::inline`), on the caller's thread: the data directory if it
+/// needs one, the handler, the outcome. Nothing else can report for this task, so there is
+/// no claim to take and nothing to register for cancellation.
+fn run_inline(
+    inner: &Inner,
+    reporter: &Arc<Reporter>,
+    handler: Arc<dyn Handler>,
+    spec: TaskSpec,
+    deadline: Instant,
+) {
+    let data_dir = match prepare_data_dir(inner, handler.as_ref(), &spec.key) {
+        Ok(dir) => dir,
+        Err(outcome) => {
+            reporter.finish(outcome);
+            return;
+        }
+    };
+    let ctx = context(
+        inner,
+        spec,
+        data_dir,
+        CancelToken::new(),
+        deadline,
+        reporter,
+    );
+    let t0 = Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| handler.run(&ctx)));
+    reporter.finish(outcome_of(result, &ctx.metadata, t0.elapsed()));
+}
+
 /// The handler's job: the task's data directory, the handler itself, and (when it returns
 /// before the supervisor stopped it) the outcome.
 fn run_handler(
@@ -342,25 +429,10 @@ fn run_handler(
     spec: TaskSpec,
     tx: Sender<Event>,
 ) {
-    let data_dir = match datadir::create_task_dir(
-        &inner.config.data_dir,
-        &spec.key.run_id,
-        &spec.key.task_id,
-    ) {
+    let data_dir = match prepare_data_dir(inner, handler.as_ref(), &spec.key) {
         Ok(dir) => Some(dir),
-        Err(e) => {
-            task.report(
-                inner,
-                BY_HANDLER,
-                TaskOutcome::failed(
-                    codes::RUNNER_FAILURE,
-                    format!(
-                        "cannot create the task data directory under {}: {e}; check that the worker's data_dir is writable",
-                        inner.config.data_dir.display()
-                    ),
-                    0,
-                ),
-            );
+        Err(outcome) => {
+            task.report(inner, BY_HANDLER, outcome);
             None
         }
     };
@@ -368,22 +440,14 @@ fn run_handler(
     // the supervisor reports; running the handler now would only waste its thread.
     let claimed = match data_dir {
         Some(data_dir) if task.claim.load(Ordering::SeqCst) == OPEN => {
-            let ctx = ExecutionContext {
-                run_id: spec.key.run_id,
-                task_id: spec.key.task_id,
-                node_id: spec.node_id,
-                node_type: spec.node_type,
-                package_name: spec.package_name,
-                package_version: spec.package_version,
-                params: spec.parameters,
-                tenant: inner.config.tenant.clone(),
-                worker_id: inner.config.worker_id.clone(),
+            let ctx = context(
+                inner,
+                spec,
                 data_dir,
-                metadata: spec.metadata,
-                cancel: task.cancel.clone(),
-                deadline: task.deadline,
-                feedback: FeedbackHandle::from_reporter(task.reporter.clone()),
-            };
+                task.cancel.clone(),
+                task.deadline,
+                &task.reporter,
+            );
             let t0 = Instant::now();
             let result = catch_unwind(AssertUnwindSafe(|| handler.run(&ctx)));
             let elapsed = t0.elapsed();

@@ -543,3 +543,111 @@ fn many_concurrent_tasks_each_finish_exactly_once() {
     assert_quiet(&rx);
     assert_eq!(h.runner.running(), 0);
 }
+
+/// A handler with declared traits, recording the thread it ran on and its data dir.
+struct Declared {
+    inline: bool,
+    uses_dir: bool,
+    seen: Arc<Mutex<Option<(std::thread::ThreadId, std::path::PathBuf, bool)>>>,
+}
+
+impl Handler for Declared {
+    fn run(&self, ctx: &ExecutionContext) -> Result<HandlerOutput, HandlerError> {
+        *self.seen.lock().unwrap() = Some((
+            std::thread::current().id(),
+            ctx.data_dir.clone(),
+            ctx.data_dir.exists(),
+        ));
+        Ok(obj(json!({"ok": true})))
+    }
+
+    fn inline(&self) -> bool {
+        self.inline
+    }
+
+    fn uses_data_dir(&self) -> bool {
+        self.uses_dir
+    }
+}
+
+fn declared(
+    h: &Harness,
+    node_type: &str,
+    inline: bool,
+    uses_dir: bool,
+) -> Arc<Mutex<Option<(std::thread::ThreadId, std::path::PathBuf, bool)>>> {
+    let seen = Arc::new(Mutex::new(None));
+    register(
+        h,
+        node_type,
+        Declared {
+            inline,
+            uses_dir,
+            seen: seen.clone(),
+        },
+    );
+    seen
+}
+
+#[test]
+fn an_inline_handler_has_reported_when_start_returns() {
+    let h = harness();
+    let seen = declared(&h, "instant", true, true);
+    let (sink, rx) = channel_sink();
+    h.runner.start(custom("t-inline", "instant"), sink);
+    // No waiting: the outcome is already there, produced on this very thread.
+    match rx.try_recv() {
+        Ok(Input::TaskFinished { outcome, .. }) => {
+            assert_eq!(completed(outcome).result, obj(json!({"ok": true})))
+        }
+        other => panic!("expected the outcome at once, got {other:?}"),
+    }
+    let (thread, dir, existed) = seen.lock().unwrap().clone().unwrap();
+    assert_eq!(thread, std::thread::current().id());
+    assert!(
+        existed,
+        "an inline handler that uses its data dir gets it created"
+    );
+    assert!(dir.is_dir());
+    assert_eq!(h.runner.running(), 0);
+    assert_quiet(&rx);
+}
+
+#[test]
+fn a_pooled_handler_runs_on_another_thread() {
+    let h = harness();
+    let seen = declared(&h, "pooled", false, true);
+    let (_, outcome, _) = run(&h, custom("t-pooled", "pooled"));
+    completed(outcome);
+    let (thread, _, existed) = seen.lock().unwrap().clone().unwrap();
+    assert_ne!(thread, std::thread::current().id());
+    assert!(existed);
+}
+
+#[test]
+fn no_directory_is_made_for_a_handler_that_never_uses_it() {
+    for inline in [false, true] {
+        let h = harness();
+        let seen = declared(&h, "diskless", inline, false);
+        let (_, outcome, _) = run(&h, custom("t-diskless", "diskless"));
+        completed(outcome);
+        let (_, dir, existed) = seen.lock().unwrap().clone().unwrap();
+        assert!(!existed, "inline {inline}: {dir:?} was created");
+        let root = &h.runner.config().data_dir;
+        assert!(
+            dir.starts_with(root),
+            "still the task's path under {root:?}"
+        );
+        assert!(!root.exists(), "nothing at all was created under {root:?}");
+    }
+}
+
+#[test]
+fn builtin_echo_runs_inline_and_touches_no_disk() {
+    let h = harness();
+    let (sink, rx) = channel_sink();
+    h.runner
+        .start(builtin("t-echo", "echo", json!({"x": 1})), sink);
+    assert!(matches!(rx.try_recv(), Ok(Input::TaskFinished { .. })));
+    assert!(!h.runner.config().data_dir.exists());
+}

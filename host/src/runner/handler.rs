@@ -63,6 +63,25 @@ pub trait Handler: Send + Sync {
     fn cancel_grace(&self) -> Duration {
         Duration::ZERO
     }
+
+    /// Whether `run` reads or writes `ctx.data_dir`. When `false` the runner does not create
+    /// the directory (`ctx.data_dir` is still its path): a handler that never touches the
+    /// disk saves a `mkdir` per task on the dispatch→result path, which on a busy disk
+    /// waits behind journal commits. Defaults to `true`; runtimes that hand the directory
+    /// to code they do not control (processes, Python) keep it.
+    fn uses_data_dir(&self) -> bool {
+        true
+    }
+
+    /// Whether `run` is instant: no blocking, no I/O, no waiting, only small bounded CPU
+    /// work (shaping its parameters, say). The runner then calls it on the thread that
+    /// starts the task (the worker's control loop) instead of a pool thread, which saves
+    /// the two thread wake-ups a pooled task costs. Such a run cannot be timed out or
+    /// cancelled while it runs, and it holds up the control loop for as long as it takes,
+    /// so never claim this for a handler that can take long. Defaults to `false`.
+    fn inline(&self) -> bool {
+        false
+    }
 }
 
 /// Closures are handlers too, which keeps small handlers and tests short.
