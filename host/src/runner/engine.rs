@@ -342,24 +342,21 @@ impl TaskRun {
     }
 }
 
-/// The task's data directory: created when the handler uses it, else only its path.
+/// The task's data directory: created when the handler uses it, else only its path. `Err`
+/// is the failure message for the task.
 fn prepare_data_dir(
     inner: &Inner,
     handler: &dyn Handler,
     key: &TaskKey,
-) -> Result<PathBuf, TaskOutcome> {
+) -> Result<PathBuf, String> {
     let root = &inner.config.data_dir;
     if !handler.uses_data_dir() {
         return Ok(datadir::task_dir(root, &key.run_id, &key.task_id));
     }
     datadir::create_task_dir(root, &key.run_id, &key.task_id).map_err(|e| {
-        TaskOutcome::failed(
-            codes::RUNNER_FAILURE,
-            format!(
-                "cannot create the task data directory under {}: {e}; check that the worker's data_dir is writable",
-                root.display()
-            ),
-            0,
+        format!(
+            "cannot create the task data directory under {}: {e}; check that the worker's data_dir is writable",
+            root.display()
         )
     })
 }
@@ -402,8 +399,8 @@ fn run_inline(
 ) {
     let data_dir = match prepare_data_dir(inner, handler.as_ref(), &spec.key) {
         Ok(dir) => dir,
-        Err(outcome) => {
-            reporter.finish(outcome);
+        Err(message) => {
+            reporter.finish(TaskOutcome::failed(codes::RUNNER_FAILURE, message, 0));
             return;
         }
     };
@@ -431,7 +428,8 @@ fn run_handler(
 ) {
     let data_dir = match prepare_data_dir(inner, handler.as_ref(), &spec.key) {
         Ok(dir) => Some(dir),
-        Err(outcome) => {
+        Err(message) => {
+            let outcome = TaskOutcome::failed(codes::RUNNER_FAILURE, message, 0);
             task.report(inner, BY_HANDLER, outcome);
             None
         }
