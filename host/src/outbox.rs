@@ -16,7 +16,8 @@
 //! `persist` returns (data only: the segment's size and extents do not change); `Batch` (the
 //! default) leaves that to a group commit thread off the send path (see `group_commit`), so
 //! power loss can lose the entries of the last pass, and a torn record is caught by its
-//! checksum. Acks are not synced (see [`Outbox::forget`]).
+//! checksum. Acks are not synced (see [`Outbox::forget`]). On a filesystem that lives in
+//! memory (tmpfs, ramfs) there is nothing to make durable, so `Batch` skips the group commit.
 
 use astra_core::worker::OutboxEntry;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -91,6 +92,9 @@ pub struct Outbox {
     /// directory entry still needs an fsync.
     unannounced: bool,
     segment_bytes: u64,
+    /// The directory is in memory (tmpfs, ramfs): nothing survives power loss whatever is
+    /// synced, so `Batch` mode skips the group commit (and its wake-up per entry).
+    volatile: bool,
     live: HashMap<String, Live>,
     /// `ord` → id, for write order.
     order: BTreeMap<u64, String>,
@@ -323,6 +327,7 @@ impl Outbox {
             seg,
             unannounced: false,
             segment_bytes,
+            volatile: in_memory(dir),
             live: HashMap::new(),
             order: BTreeMap::new(),
             next_ord: 0,
@@ -451,6 +456,10 @@ impl Outbox {
                 group_commit::remove_obsolete(obsolete);
                 Ok(())
             }
+            OutboxSync::Batch if self.volatile => {
+                group_commit::remove_obsolete(obsolete);
+                Ok(())
+            }
             OutboxSync::Batch => {
                 let announce = std::mem::take(&mut self.unannounced);
                 let handed = if announce {
@@ -541,6 +550,29 @@ fn write_segment(
         cause,
     })?;
     Ok((seg, offsets))
+}
+
+/// True when `dir` is on a filesystem that lives in memory only.
+#[cfg(target_os = "linux")]
+fn in_memory(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a valid NUL-terminated string and `st` a properly sized out-buffer
+    // that statfs fills; both outlive the call.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(path.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    let kind = st.f_type as i64;
+    kind == libc::TMPFS_MAGIC as i64 || kind == RAMFS_MAGIC
+}
+
+#[cfg(not(target_os = "linux"))]
+fn in_memory(_dir: &Path) -> bool {
+    false
 }
 
 fn sync_dir(dir: &Path) -> Result<(), OutboxError> {

@@ -26,6 +26,9 @@ struct State {
     error: Option<String>,
     stop: bool,
     passes: u64,
+    /// The thread waits for work: only then does a hand-over need a wake-up (a futex call
+    /// on the send path); during a pass it re-checks `written` when the pass ends.
+    sleeping: bool,
 }
 
 struct Shared {
@@ -107,8 +110,11 @@ impl GroupCommit {
         st.new_segment |= new_segment;
         st.obsolete.extend(obsolete);
         st.written += 1;
+        let wake = st.sleeping;
         drop(st);
-        self.shared.changed.notify_all();
+        if wake {
+            self.shared.changed.notify_all();
+        }
         Ok(())
     }
 
@@ -149,7 +155,9 @@ fn run(shared: &Shared) {
         let (file, new_segment, obsolete, upto) = {
             let mut st = shared.lock();
             while st.synced == st.written && !st.stop {
+                st.sleeping = true;
                 st = shared.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+                st.sleeping = false;
             }
             if st.synced == st.written {
                 return;

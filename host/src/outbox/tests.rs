@@ -501,3 +501,28 @@ proptest! {
         prop_assert_eq!(reopen(tmp.path()), model);
     }
 }
+
+#[test]
+fn batch_mode_on_a_memory_filesystem_skips_the_group_commit() {
+    let shm = Path::new("/dev/shm");
+    let Ok(tmp) = tempfile::tempdir_in(shm) else {
+        return; // no /dev/shm here: nothing to check
+    };
+    let (mut ob, _) = Outbox::open_sized(tmp.path(), OutboxSync::Batch, 600).unwrap();
+    assert!(ob.volatile, "/dev/shm is tmpfs on Linux");
+    for i in 0..40 {
+        ob.persist(&entry(&format!("e{i}"), "f")).unwrap();
+    }
+    ob.flush().unwrap();
+    assert_eq!(ob.commit.passes(), 0);
+    assert_eq!(
+        segments(tmp.path()).len(),
+        1,
+        "rolled-over segments are still deleted"
+    );
+    drop(ob);
+    assert_eq!(reopen(tmp.path()).len(), 40);
+    let disk = tempfile::tempdir().unwrap();
+    let (ob, _) = Outbox::open(disk.path()).unwrap();
+    assert_eq!(ob.volatile, in_memory(disk.path()));
+}
