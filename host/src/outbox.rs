@@ -566,8 +566,10 @@ fn in_memory(dir: &Path) -> bool {
         return false;
     }
     const RAMFS_MAGIC: i64 = 0x8584_58f6;
-    let kind = st.f_type as i64;
-    kind == libc::TMPFS_MAGIC as i64 || kind == RAMFS_MAGIC
+    // `f_type` and the constant have different integer types on different targets.
+    #[allow(clippy::unnecessary_cast)]
+    let (kind, tmpfs) = (st.f_type as i64, libc::TMPFS_MAGIC as i64);
+    kind == tmpfs || kind == RAMFS_MAGIC
 }
 
 #[cfg(not(target_os = "linux"))]
