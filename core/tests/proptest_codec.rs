@@ -809,3 +809,168 @@ fn ack_payload_is_lenient_by_design() {
         })
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// the hand-written fast path of `decode` against the serde decoder
+
+/// Text pieces that are likely to change how a frame parses.
+const SPLICES: [&str; 24] = [
+    ",",
+    ":",
+    "\"",
+    "\\",
+    "{",
+    "}",
+    "[",
+    "]",
+    " ",
+    "\n",
+    "0",
+    "-",
+    "1.5",
+    "1e3",
+    "null",
+    "true",
+    "01",
+    "\\u0041",
+    "\\n",
+    "\u{1}",
+    "é",
+    "\"x\":1,",
+    "\"id\":\"d\",",
+    "NaN",
+];
+
+/// Character-level damage (on char boundaries, so the text stays a `str`).
+fn damage(text: &str, edits: &[(prop::sample::Index, u8, prop::sample::Index)]) -> String {
+    let mut t = text.to_string();
+    for (at, how, what) in edits {
+        let bounds: Vec<usize> = (0..=t.len()).filter(|i| t.is_char_boundary(*i)).collect();
+        let i = bounds[at.index(bounds.len())];
+        let piece = SPLICES[what.index(SPLICES.len())];
+        if *how == 4 {
+            // at the start of a value, where most type rules apply
+            let starts: Vec<usize> = t.match_indices(':').map(|(j, _)| j + 1).collect();
+            if let Some(&j) = starts.get(at.index(starts.len().max(1))) {
+                t.insert_str(j, piece);
+            }
+            continue;
+        }
+        match how {
+            0 => t.insert_str(i, piece),
+            1 => {
+                let end = bounds.iter().copied().find(|&j| j > i).unwrap_or(i);
+                t.replace_range(i..end, piece);
+            }
+            2 => {
+                let end = bounds.iter().copied().find(|&j| j > i).unwrap_or(i);
+                t.replace_range(i..end, "");
+            }
+            _ => t.truncate(i),
+        }
+    }
+    t
+}
+
+/// JSON-level damage: a strict leaf or object set to `null`, to a mistyped value, to a
+/// string with escapes, or a key repeated.
+fn json_damage(text: &str, ft: FrameType, pick: prop::sample::Index, how: u8) -> String {
+    let mut v: Value = serde_json::from_str(text).unwrap();
+    let (mut objects, mut leaves) = (Vec::new(), Vec::new());
+    strict_paths(
+        ft,
+        &v["payload"].clone(),
+        &Path(vec![]),
+        &mut objects,
+        &mut leaves,
+    );
+    let mut all: Vec<String> = leaves
+        .iter()
+        .chain(objects.iter())
+        .map(|p| format!("/payload{}", p.pointer()))
+        .collect();
+    all.extend(
+        [
+            "/id",
+            "/ts",
+            "/tenant",
+            "/sender/role",
+            "/seq",
+            "/corr",
+            "/ack",
+        ]
+        .map(String::from),
+    );
+    let ptr = pick.get(&all).clone();
+    if let Some(t) = v.pointer_mut(&ptr) {
+        *t = match how {
+            0 => Value::Null,
+            1 => mistyped(t),
+            2 => Value::from("a\\\"b\u{2}"),
+            3 => Value::from(""),
+            _ => Value::from(-1),
+        };
+    }
+    let s = v.to_string();
+    if how == 5 {
+        // the first key of the payload, once more
+        return s.replacen("\"payload\":{", "\"payload\":{\"run_id\":\"r\",", 1);
+    }
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// The fast path engages on the hot frame types and reads exactly what serde reads.
+    #[test]
+    fn fast_path_reads_valid_frames_as_serde_does((env, body) in frame()) {
+        let text = frame_text(&env, &body);
+        let fast = astra_core::v1::fast_decode::decode(&text);
+        let serde = astra_core::v1::codec::decode_serde(&text, DEFAULT_MAX_FRAME_BYTES);
+        if let Some(f) = &fast {
+            prop_assert_eq!(Ok(f), serde.as_ref());
+        }
+        let hot = matches!(
+            body.frame_type(),
+            Some(FrameType::Heartbeat | FrameType::Ack | FrameType::Feedback)
+        ) || matches!(&body, Body::Result(r) if r.artifacts.is_none())
+            || matches!(&body, Body::Dispatch(d) if d.resource_refs.is_none() && d.affinity.is_none());
+        let keys_plain = !text.contains("\\");
+        if hot && keys_plain {
+            prop_assert!(fast.is_some(), "fast path declined {}", text);
+        }
+    }
+
+    /// On damaged text `decode` (fast path first) answers exactly as the serde decoder:
+    /// the same frame or the same error, field and recovered ids.
+    #[test]
+    fn fast_path_agrees_with_serde_on_damaged_text(
+        (env, body) in frame(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..6, any::<prop::sample::Index>()), 1..4),
+    ) {
+        let text = damage(&frame_text(&env, &body), &edits);
+        prop_assert_eq!(
+            decode(&text, DEFAULT_MAX_FRAME_BYTES),
+            astra_core::v1::codec::decode_serde(&text, DEFAULT_MAX_FRAME_BYTES),
+            "{}", text
+        );
+    }
+
+    /// ... and on frames with a value nulled, mistyped, escaped, emptied or negated, or a
+    /// payload key repeated.
+    #[test]
+    fn fast_path_agrees_with_serde_on_damaged_values(
+        (env, body) in frame(),
+        pick in any::<prop::sample::Index>(),
+        how in 0u8..6,
+    ) {
+        let ft = body.frame_type().unwrap();
+        let text = json_damage(&frame_text(&env, &body), ft, pick, how);
+        prop_assert_eq!(
+            decode(&text, DEFAULT_MAX_FRAME_BYTES),
+            astra_core::v1::codec::decode_serde(&text, DEFAULT_MAX_FRAME_BYTES),
+            "{}", text
+        );
+    }
+}

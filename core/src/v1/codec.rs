@@ -113,6 +113,18 @@ impl DecodeError {
 
 /// Decodes one text frame.
 pub fn decode(text: &str, max_len: usize) -> Result<Inbound, DecodeError> {
+    if text.len() <= max_len {
+        let text = tolerate_non_finite(text);
+        if let Some(f) = super::fast_decode::decode(&text) {
+            return Ok(f);
+        }
+    }
+    decode_serde(text, max_len)
+}
+
+/// The serde decoder: the reference for what is accepted, and the one that explains every
+/// rejection. [`decode`] runs it whenever its hand-written fast path is not sure.
+pub fn decode_serde(text: &str, max_len: usize) -> Result<Inbound, DecodeError> {
     if text.len() > max_len {
         return Err(DecodeError {
             kind: DecodeErrorKind::TooLarge {
@@ -332,7 +344,7 @@ fn serde_reason(e: &serde_json::Error) -> String {
     }
 }
 
-fn validate_envelope(env: &Envelope) -> Result<(), Violation> {
+pub(super) fn validate_envelope(env: &Envelope) -> Result<(), Violation> {
     let v = |field: &str, reason: &str| Violation {
         field: field.into(),
         reason: reason.into(),

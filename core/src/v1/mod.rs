@@ -5,6 +5,9 @@
 
 pub mod codec;
 pub mod envelope;
+#[doc(hidden)]
+pub mod fast_decode;
+pub mod json_out;
 pub mod payloads;
 pub mod types;
 
