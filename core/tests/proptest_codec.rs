@@ -974,3 +974,67 @@ proptest! {
         );
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// the hand-written encoders against serde_json
+
+/// A feedback payload whose floats may be anything (NaN and infinities become `null`).
+fn feedback_any_float() -> impl Strategy<Value = FeedbackPayload> {
+    (
+        feedback(),
+        prop::option::of(any::<f64>()),
+        prop::option::of(prop::collection::btree_map(
+            "[a-z]{1,3}",
+            any::<f64>(),
+            0..3,
+        )),
+    )
+        .prop_map(|(mut f, p, m)| {
+            f.progress = p.or(f.progress);
+            if m.is_some() {
+                f.metrics = m;
+            }
+            f
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// Every payload a worker sends writes exactly the text serde_json writes.
+    #[test]
+    fn write_json_equals_serde((_, body) in frame(), fb in feedback_any_float(), params in obj()) {
+        use astra_core::v1::payload_json::to_json;
+        let (a, b) = match &body {
+            Body::Handshake(p) => (to_json(p), serde_json::to_string(p)),
+            Body::Register(p) => (to_json(p), serde_json::to_string(p)),
+            Body::Heartbeat(p) => (to_json(p), serde_json::to_string(p)),
+            Body::Ack(p) => (to_json(p), serde_json::to_string(p)),
+            Body::Result(p) => (to_json(p.as_ref()), serde_json::to_string(p.as_ref())),
+            Body::Feedback(p) => (to_json(p.as_ref()), serde_json::to_string(p.as_ref())),
+            Body::CommandError(p) => (to_json(p), serde_json::to_string(p)),
+            Body::PkgEvent(p) => (to_json(p), serde_json::to_string(p)),
+            _ => return Ok(()),
+        };
+        prop_assert_eq!(a, b.unwrap());
+        prop_assert_eq!(to_json(&fb), serde_json::to_string(&fb).unwrap());
+        let mut s = String::new();
+        astra_core::v1::json_out::JsonOut::new(&mut s).map(&params);
+        prop_assert_eq!(s, serde_json::to_string(&params).unwrap());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// `encode` writes exactly what serde_json writes for the same envelope.
+    #[test]
+    fn encode_equals_serde((env, body) in frame(), empty_ack in any::<bool>()) {
+        let mut e = env.clone();
+        e.payload = payload_of(&body);
+        if empty_ack {
+            e.ack = Some(AckField::default());
+        }
+        prop_assert_eq!(encode(&e), serde_json::to_string(&e).unwrap());
+    }
+}

@@ -506,10 +506,55 @@ pub fn payload_map<T: Serialize>(payload: &T) -> Map<String, Value> {
     }
 }
 
-/// Serialises an envelope to the text of one frame.
+/// Serialises an envelope to the text of one frame: exactly `serde_json::to_string(env)`
+/// (the property tests compare them), written by [`JsonOut`](super::json_out::JsonOut)
+/// into one buffer.
 pub fn encode(env: &Envelope) -> String {
-    // Serialising plain structs of strings, numbers and maps of JSON values cannot fail.
-    serde_json::to_string(env).unwrap_or_default()
+    use super::envelope::Role;
+    let mut buf = String::with_capacity(256);
+    let mut o = super::json_out::JsonOut::new(&mut buf);
+    o.raw("{\"type\":").str(&env.kind);
+    o.raw(",\"id\":").str(&env.id);
+    o.raw(",\"ts\":").str(&env.ts);
+    if let Some(c) = &env.corr {
+        o.raw(",\"corr\":").str(c);
+    }
+    if let Some(n) = env.seq {
+        o.raw(",\"seq\":").u64(n);
+    }
+    o.raw(",\"tenant\":").str(&env.tenant);
+    o.raw(match env.sender.role {
+        Role::Scheduler => ",\"sender\":{\"role\":\"scheduler\",\"id\":",
+        Role::Worker => ",\"sender\":{\"role\":\"worker\",\"id\":",
+    });
+    o.str(&env.sender.id).raw("}");
+    if let Some(a) = &env.ack {
+        o.raw(",\"ack\":{");
+        if let Some(f) = &a.for_id {
+            o.raw("\"for\":").str(f);
+        }
+        if let Some(r) = a.request {
+            o.raw(if a.for_id.is_some() {
+                ",\"request\":"
+            } else {
+                "\"request\":"
+            });
+            o.bool(r);
+        }
+        o.raw("}");
+    }
+    if let Some(flags) = &env.flags {
+        o.raw(",\"flags\":[");
+        for (i, f) in flags.iter().enumerate() {
+            if i > 0 {
+                o.raw(",");
+            }
+            o.str(f);
+        }
+        o.raw("]");
+    }
+    o.raw(",\"payload\":").map(&env.payload).raw("}");
+    buf
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@
 
 use super::io::OutFrame;
 use super::Worker;
-use crate::v1::envelope::{AckField, Role, Sender};
+use crate::v1::json_out::JsonOut;
+use crate::v1::payload_json::WriteJson;
 use crate::v1::payloads::*;
 use crate::v1::types::FrameType;
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 /// Envelope fields that vary per frame.
@@ -44,35 +44,20 @@ impl Head {
 }
 
 impl Worker {
-    /// Serialises the envelope straight from borrowed parts: the same field order and
-    /// shape as `Envelope`, without building an intermediate JSON map.
-    pub(crate) fn build_frame<T: Serialize>(&mut self, head: Head, payload: &T) -> OutFrame {
-        let ack = if head.ack_request || head.ack_for.is_some() {
-            Some(AckField {
-                for_id: head.ack_for,
-                request: head.ack_request.then_some(true),
-            })
-        } else {
-            None
-        };
+    /// Writes the envelope straight from borrowed parts into one buffer: the same field
+    /// order and shape as `Envelope` (and the serde `OutEnvelope` it replaced, which the
+    /// test below keeps as the oracle), without serde or an intermediate JSON map.
+    pub(crate) fn build_frame<T: WriteJson>(&mut self, head: Head, payload: &T) -> OutFrame {
         let id = self.rng.uuid_v4();
         let ts = self.cfg.wall.rfc3339(self.now);
-        let env = OutEnvelope {
-            kind: head.kind.as_str(),
-            id: &id,
-            ts: &ts,
-            corr: head.corr.as_deref(),
-            seq: head.seq,
-            tenant: &self.cfg.tenant,
-            sender: Sender {
-                role: Role::Worker,
-                id: self.cfg.worker_id.clone(),
-            },
-            ack: ack.as_ref(),
+        let text = envelope_text(
+            &head,
+            &id,
+            &ts,
+            &self.cfg.tenant,
+            &self.cfg.worker_id,
             payload,
-        };
-        // Plain structs of strings, numbers and JSON values always serialise.
-        let text = serde_json::to_string(&env).unwrap_or_default();
+        );
         OutFrame::new(head.kind, id, head.corr, head.seq, text)
     }
 
@@ -194,21 +179,48 @@ impl Worker {
     }
 }
 
-#[derive(Serialize)]
-struct OutEnvelope<'a, P: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    id: &'a str,
-    ts: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    corr: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seq: Option<u64>,
-    tenant: &'a str,
-    sender: Sender,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ack: Option<&'a AckField>,
-    payload: &'a P,
+/// The text of one worker frame (see [`Worker::build_frame`]).
+fn envelope_text<T: WriteJson>(
+    head: &Head,
+    id: &str,
+    ts: &str,
+    tenant: &str,
+    worker_id: &str,
+    payload: &T,
+) -> String {
+    let mut buf = String::with_capacity(384);
+    let mut o = JsonOut::new(&mut buf);
+    o.raw("{\"type\":\"")
+        .raw(head.kind.as_str())
+        .raw("\",\"id\":")
+        .str(id);
+    o.raw(",\"ts\":").str(ts);
+    if let Some(c) = &head.corr {
+        o.raw(",\"corr\":").str(c);
+    }
+    if let Some(n) = head.seq {
+        o.raw(",\"seq\":").u64(n);
+    }
+    o.raw(",\"tenant\":").str(tenant);
+    o.raw(",\"sender\":{\"role\":\"worker\",\"id\":")
+        .str(worker_id)
+        .raw("}");
+    match (&head.ack_for, head.ack_request) {
+        (None, false) => {}
+        (Some(f), false) => {
+            o.raw(",\"ack\":{\"for\":").str(f).raw("}");
+        }
+        (None, true) => {
+            o.raw(",\"ack\":{\"request\":true}");
+        }
+        (Some(f), true) => {
+            o.raw(",\"ack\":{\"for\":").str(f).raw(",\"request\":true}");
+        }
+    }
+    o.raw(",\"payload\":");
+    payload.write_json(&mut o);
+    o.raw("}");
+    buf
 }
 
 /// `command.error` payload with the context the scheduler needs to find the run (spec §3.7).
@@ -265,4 +277,77 @@ pub(crate) fn task_details(
         }
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v1::envelope::{AckField, Role, Sender};
+    use serde::Serialize;
+
+    /// The serde envelope `build_frame` used before, kept as the oracle.
+    #[derive(Serialize)]
+    struct OutEnvelope<'a, P: Serialize> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        id: &'a str,
+        ts: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        corr: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        tenant: &'a str,
+        sender: Sender,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ack: Option<&'a AckField>,
+        payload: &'a P,
+    }
+
+    #[test]
+    fn envelope_text_equals_the_serde_envelope() {
+        let payload = AckPayload {
+            ok: Some(true),
+            for_id: Some("f\"1".into()),
+        };
+        for (corr, seq, req, ack_for) in [
+            (None, None, false, None),
+            (Some("c\n1"), Some(0), true, None),
+            (Some("c"), None, false, Some("d-1")),
+            (None, Some(u64::MAX), true, Some("é")),
+        ] {
+            let mut head = Head::new(FrameType::Ack)
+                .corr(corr.map(str::to_string))
+                .seq(seq);
+            head.ack_request = req;
+            head.ack_for = ack_for.map(str::to_string);
+            let ack = (req || ack_for.is_some()).then(|| AckField {
+                for_id: head.ack_for.clone(),
+                request: req.then_some(true),
+            });
+            let oracle = serde_json::to_string(&OutEnvelope {
+                kind: head.kind.as_str(),
+                id: "i\\d",
+                ts: "2025-11-03T13:20:00Z",
+                corr,
+                seq,
+                tenant: "t☃",
+                sender: Sender {
+                    role: Role::Worker,
+                    id: "w\u{1}".into(),
+                },
+                ack: ack.as_ref(),
+                payload: &payload,
+            })
+            .unwrap();
+            let text = envelope_text(
+                &head,
+                "i\\d",
+                "2025-11-03T13:20:00Z",
+                "t☃",
+                "w\u{1}",
+                &payload,
+            );
+            assert_eq!(text, oracle);
+        }
+    }
 }
