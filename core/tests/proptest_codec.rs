@@ -931,9 +931,9 @@ proptest! {
         if let Some(f) = &fast {
             prop_assert_eq!(Ok(f), serde.as_ref());
         }
-        let hot = matches!(
+        let hot = !matches!(
             body.frame_type(),
-            Some(FrameType::Heartbeat | FrameType::Ack | FrameType::Feedback)
+            Some(FrameType::Result | FrameType::Dispatch | FrameType::PkgInstall | FrameType::PkgUninstall)
         ) || matches!(&body, Body::Result(r) if r.artifacts.is_none())
             || matches!(&body, Body::Dispatch(d) if d.resource_refs.is_none() && d.affinity.is_none());
         let keys_plain = !text.contains("\\");

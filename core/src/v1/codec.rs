@@ -113,9 +113,10 @@ impl DecodeError {
 
 /// Decodes one text frame.
 pub fn decode(text: &str, max_len: usize) -> Result<Inbound, DecodeError> {
+    // The fast path reads no bare `NaN`/`Infinity` token (it leaves such text to serde), so
+    // on text it accepts `tolerate_non_finite` would change nothing: it is skipped.
     if text.len() <= max_len {
-        let text = tolerate_non_finite(text);
-        if let Some(f) = super::fast_decode::decode(&text) {
+        if let Some(f) = super::fast_decode::decode(text) {
             return Ok(f);
         }
     }
@@ -124,6 +125,8 @@ pub fn decode(text: &str, max_len: usize) -> Result<Inbound, DecodeError> {
 
 /// The serde decoder: the reference for what is accepted, and the one that explains every
 /// rejection. [`decode`] runs it whenever its hand-written fast path is not sure.
+/// (The same signature as `decode`, whose large error carries the recovered ids.)
+#[allow(clippy::result_large_err)]
 pub fn decode_serde(text: &str, max_len: usize) -> Result<Inbound, DecodeError> {
     if text.len() > max_len {
         return Err(DecodeError {

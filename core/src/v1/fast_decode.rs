@@ -1,6 +1,6 @@
 //! The fast path of [`super::codec::decode`]: a hand-written single-pass reader of the frames
-//! that travel on every step (heartbeat, ack, result, feedback, dispatch), with no
-//! intermediate raw payload slice and no path tracking.
+//! that travel in the simulator and in production (every type but `pkg.install` and
+//! `pkg.uninstall`), with no intermediate raw payload slice and no path tracking.
 //!
 //! Its contract is one-sided, which keeps the strict rules in one place: it returns
 //! `Some(frame)` only for text that the serde decoder accepts with exactly that value, and
@@ -419,6 +419,10 @@ impl<'a> P<'a> {
             FrameType::Result => Body::Result(Box::new(valid(self.result()?)?)),
             FrameType::Feedback => Body::Feedback(Box::new(valid(self.feedback()?)?)),
             FrameType::Dispatch => Body::Dispatch(Box::new(valid(self.dispatch()?)?)),
+            FrameType::Register => Body::Register(valid(self.register()?)?),
+            FrameType::Handshake => Body::Handshake(valid(self.handshake()?)?),
+            FrameType::CommandError => Body::CommandError(valid(self.command_error()?)?),
+            FrameType::PkgEvent => Body::PkgEvent(valid(self.pkg_event()?)?),
             _ => return None,
         })
     }
@@ -773,6 +777,306 @@ impl<'a> P<'a> {
     }
 }
 
+impl P<'_> {
+    fn u32(&mut self) -> R<u32> {
+        u32::try_from(self.u64()?).ok()
+    }
+
+    fn strings(&mut self) -> R<Vec<String>> {
+        self.array(P::string)
+    }
+
+    fn register(&mut self) -> R<RegisterPayload> {
+        let (mut capabilities, mut packages, mut channels) = (None, None, None);
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            match k {
+                "capabilities" => {
+                    seen.first(0)?;
+                    capabilities = Some(p.capabilities()?);
+                }
+                "packages" => {
+                    seen.first(1)?;
+                    packages = Some(p.array(P::package_entry)?);
+                }
+                "channels" => {
+                    seen.first(2)?;
+                    channels = if p.null() { None } else { Some(p.strings()?) };
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(RegisterPayload {
+            capabilities: capabilities?,
+            packages: packages?,
+            channels,
+        })
+    }
+
+    fn capabilities(&mut self) -> R<Capabilities> {
+        let (mut concurrency, mut runtimes, mut features) = (None, None, None);
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            match k {
+                "concurrency" => {
+                    seen.first(0)?;
+                    let (mut max_parallel, mut per_node_limits) = (None, None);
+                    let mut seen = Seen(0);
+                    p.object(|p, k| {
+                        match k {
+                            "max_parallel" => {
+                                seen.first(0)?;
+                                max_parallel = Some(p.u32()?);
+                            }
+                            "per_node_limits" => {
+                                seen.first(1)?;
+                                per_node_limits = if p.null() {
+                                    None
+                                } else {
+                                    let mut m = BTreeMap::new();
+                                    p.object(|p, k| {
+                                        let v = p.u32()?;
+                                        m.insert(k.to_string(), v).is_none().then_some(())
+                                    })?;
+                                    Some(m)
+                                };
+                            }
+                            _ => return None,
+                        }
+                        Some(())
+                    })?;
+                    concurrency = Some(Concurrency {
+                        max_parallel: max_parallel?,
+                        per_node_limits,
+                    });
+                }
+                "runtimes" => {
+                    seen.first(1)?;
+                    runtimes = Some(p.strings()?);
+                }
+                "features" => {
+                    seen.first(2)?;
+                    features = Some(p.strings()?);
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(Capabilities {
+            concurrency: concurrency?,
+            runtimes: runtimes?,
+            features: features?,
+        })
+    }
+
+    fn package_entry(&mut self) -> R<PackageEntry> {
+        let (mut name, mut version, mut status) = (None, None, None);
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            match k {
+                "name" => {
+                    seen.first(0)?;
+                    name = Some(p.string()?);
+                }
+                "version" => {
+                    seen.first(1)?;
+                    version = Some(p.string()?);
+                }
+                "status" => {
+                    seen.first(2)?;
+                    status = Some(match p.plain_str()? {
+                        "installed" => PackageStatus::Installed,
+                        "missing" => PackageStatus::Missing,
+                        "failed" => PackageStatus::Failed,
+                        _ => return None,
+                    });
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(PackageEntry {
+            name: name?,
+            version: version?,
+            status: status?,
+        })
+    }
+
+    fn handshake(&mut self) -> R<HandshakePayload> {
+        let (mut protocol, mut auth, mut worker) = (None, None, None);
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            match k {
+                "protocol" => {
+                    seen.first(0)?;
+                    protocol = Some(p.u32()?);
+                }
+                "auth" => {
+                    seen.first(1)?;
+                    let (mut mode, mut token, mut fingerprint) = (None, None, None);
+                    let mut seen = Seen(0);
+                    p.object(|p, k| {
+                        match k {
+                            "mode" => {
+                                seen.first(0)?;
+                                mode = Some(match p.plain_str()? {
+                                    "token" => AuthMode::Token,
+                                    "mtls" => AuthMode::Mtls,
+                                    _ => return None,
+                                });
+                            }
+                            "token" => {
+                                seen.first(1)?;
+                                token = p.opt_string()?;
+                            }
+                            "fingerprint" => {
+                                seen.first(2)?;
+                                fingerprint = p.opt_string()?;
+                            }
+                            _ => return None,
+                        }
+                        Some(())
+                    })?;
+                    auth = Some(Auth {
+                        mode: mode?,
+                        token,
+                        fingerprint,
+                    });
+                }
+                "worker" => {
+                    seen.first(2)?;
+                    let mut s: [Option<String>; 3] = Default::default();
+                    let mut seen = Seen(0);
+                    p.object(|p, k| {
+                        let i = match k {
+                            "id" => 0,
+                            "version" => 1,
+                            "hostname" => 2,
+                            _ => return None,
+                        };
+                        seen.first(i as u32)?;
+                        s[i] = Some(p.string()?);
+                        Some(())
+                    })?;
+                    let [id, version, hostname] = s;
+                    worker = Some(WorkerInfo {
+                        id: id?,
+                        version: version?,
+                        hostname: hostname?,
+                    });
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(HandshakePayload {
+            protocol: protocol?,
+            auth: auth?,
+            worker: worker?,
+        })
+    }
+
+    fn command_error(&mut self) -> R<ErrorPayload> {
+        let (mut code, mut message, mut remediation, mut context) = (None, None, None, None);
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            match k {
+                "code" => {
+                    seen.first(0)?;
+                    code = Some(p.string()?);
+                }
+                "message" => {
+                    seen.first(1)?;
+                    message = Some(p.string()?);
+                }
+                "remediation" => {
+                    seen.first(2)?;
+                    remediation = p.opt_string()?;
+                }
+                "context" => {
+                    seen.first(3)?;
+                    context = if p.null() {
+                        None
+                    } else {
+                        let mut c = ErrorContext {
+                            where_: None,
+                            details: None,
+                        };
+                        let mut seen = Seen(0);
+                        p.object(|p, k| {
+                            match k {
+                                "where" => {
+                                    seen.first(0)?;
+                                    c.where_ = p.opt_string()?;
+                                }
+                                "details" => {
+                                    seen.first(1)?;
+                                    c.details = p.opt_map()?;
+                                }
+                                _ => return None,
+                            }
+                            Some(())
+                        })?;
+                        Some(c)
+                    };
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(ErrorPayload {
+            code: code?,
+            message: message?,
+            remediation,
+            context,
+        })
+    }
+
+    fn pkg_event(&mut self) -> R<PkgEventPayload> {
+        let (mut name, mut version, mut status) = (None, None, None);
+        let (mut log_url, mut details) = (None, None);
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            match k {
+                "name" => {
+                    seen.first(0)?;
+                    name = Some(p.string()?);
+                }
+                "version" => {
+                    seen.first(1)?;
+                    version = Some(p.string()?);
+                }
+                "status" => {
+                    seen.first(2)?;
+                    status = Some(match p.plain_str()? {
+                        "installed" => PkgEventStatus::Installed,
+                        "failed" => PkgEventStatus::Failed,
+                        _ => return None,
+                    });
+                }
+                "log_url" => {
+                    seen.first(3)?;
+                    log_url = p.opt_string()?;
+                }
+                "details" => {
+                    seen.first(4)?;
+                    details = p.opt_map()?;
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(PkgEventPayload {
+            name: name?,
+            version: version?,
+            status: status?,
+            log_url,
+            details,
+        })
+    }
+}
+
 /// The payload if it meets the constraints serde cannot express; else serde explains.
 fn valid<T: Validate>(t: T) -> R<T> {
     t.validate().ok().map(|_| t)
@@ -799,6 +1103,7 @@ mod tests {
             ),
             RES.replace("\"n1\"}", "\"n\\u00e9\\n\"}"),
             RES.replace("\"duration_ms\":12", "\"duration_ms\":null,\"error\":null"),
+            RES.replace("\"node\":\"n1\"", "\"node\":\"NaN Infinity\""),
         ];
         for t in &fast_ok {
             assert!(super::decode(t).is_some(), "fast path declined {t}");
@@ -820,6 +1125,9 @@ mod tests {
             HB.replace("\"outbox\":0", "\"outbox\":1E400"),
             HB.replace("\"outbox\":0", &format!("\"outbox\":{nested}")),
             HB.replace("\"outbox\":0", "\"outbox\":NaN"),
+            HB.replace("\"outbox\":0", "\"outbox\":-Infinity"),
+            HB.replace("\"outbox\":0", "\"outbox\":[Infinity]"),
+            HB.replace("\"healthy\":true", "\"healthy\":NaN"),
             HB.replace("\"healthy\"", "\"heal\\u0074hy\""),
             HB.replace("\"healthy\":true", "\"healthy\":null"),
             HB.replace("\"healthy\":true", "\"healthy\":1"),
