@@ -8,7 +8,7 @@ use crate::v1::json_out::JsonOut;
 use crate::v1::payload_json::WriteJson;
 use crate::v1::payloads::*;
 use crate::v1::types::FrameType;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Envelope fields that vary per frame.
 pub(crate) struct Head {
@@ -136,25 +136,15 @@ impl Worker {
 
     pub(crate) fn heartbeat_frame(&mut self) -> (OutFrame, bool) {
         let healthy = self.health.healthy && self.draining.is_none();
-        let mut metrics = Map::new();
-        metrics.insert("inflight".into(), json!(self.admission.running_count()));
-        metrics.insert("queued".into(), json!(self.admission.queued_count()));
-        metrics.insert("outbox".into(), json!(self.outbox.len()));
-        metrics.insert("resource_handles".into(), json!(0));
-        metrics.insert("resource_bytes".into(), json!(0));
-        for (k, v) in [
-            ("cpu_pct", self.health.cpu_pct),
-            ("mem_pct", self.health.mem_pct),
-            ("disk_pct", self.health.disk_pct),
-        ] {
-            if let Some(v) = v.filter(|v| v.is_finite() && *v >= 0.0) {
-                metrics.insert(k.into(), json!(v));
-            }
-        }
-        let payload = HeartbeatPayload {
+        let finite = |v: Option<f64>| v.filter(|v| v.is_finite() && *v >= 0.0);
+        let payload = HeartbeatOut {
             healthy,
-            metrics,
-            packages: None,
+            inflight: self.admission.running_count() as u64,
+            queued: self.admission.queued_count() as u64,
+            outbox: self.outbox.len() as u64,
+            cpu_pct: finite(self.health.cpu_pct),
+            mem_pct: finite(self.health.mem_pct),
+            disk_pct: finite(self.health.disk_pct),
         };
         (
             self.build_frame(Head::new(FrameType::Heartbeat), &payload),
@@ -176,6 +166,41 @@ impl Worker {
         let mut head = Head::new(FrameType::Ack).corr(corr).seq(seq);
         head.ack_for = Some(for_id.to_string());
         self.build_frame(head, &payload)
+    }
+}
+
+/// A heartbeat payload without building its `metrics` map: written exactly as the
+/// `HeartbeatPayload` with the map `{inflight, queued, outbox, resource_handles: 0,
+/// resource_bytes: 0, cpu_pct?, mem_pct?, disk_pct?}` serialises (map keys sorted, as in
+/// serde_json's `Map`); `heartbeat_out_equals_the_map_payload` compares the two.
+struct HeartbeatOut {
+    healthy: bool,
+    inflight: u64,
+    queued: u64,
+    outbox: u64,
+    cpu_pct: Option<f64>,
+    mem_pct: Option<f64>,
+    disk_pct: Option<f64>,
+}
+
+impl WriteJson for HeartbeatOut {
+    fn write_json(&self, o: &mut JsonOut<'_>) {
+        o.raw("{\"healthy\":")
+            .bool(self.healthy)
+            .raw(",\"metrics\":{");
+        if let Some(v) = self.cpu_pct {
+            o.raw("\"cpu_pct\":").f64(v).raw(",");
+        }
+        if let Some(v) = self.disk_pct {
+            o.raw("\"disk_pct\":").f64(v).raw(",");
+        }
+        o.raw("\"inflight\":").u64(self.inflight).raw(",");
+        if let Some(v) = self.mem_pct {
+            o.raw("\"mem_pct\":").f64(v).raw(",");
+        }
+        o.raw("\"outbox\":").u64(self.outbox);
+        o.raw(",\"queued\":").u64(self.queued);
+        o.raw(",\"resource_bytes\":0,\"resource_handles\":0}}");
     }
 }
 
@@ -284,6 +309,7 @@ mod tests {
     use super::*;
     use crate::v1::envelope::{AckField, Role, Sender};
     use serde::Serialize;
+    use serde_json::json;
 
     /// The serde envelope `build_frame` used before, kept as the oracle.
     #[derive(Serialize)]
@@ -301,6 +327,48 @@ mod tests {
         #[serde(skip_serializing_if = "Option::is_none")]
         ack: Option<&'a AckField>,
         payload: &'a P,
+    }
+
+    /// The map-building heartbeat payload `heartbeat_frame` used before.
+    fn map_payload(h: &HeartbeatOut) -> HeartbeatPayload {
+        let mut metrics = Map::new();
+        metrics.insert("inflight".into(), json!(h.inflight));
+        metrics.insert("queued".into(), json!(h.queued));
+        metrics.insert("outbox".into(), json!(h.outbox));
+        metrics.insert("resource_handles".into(), json!(0));
+        metrics.insert("resource_bytes".into(), json!(0));
+        for (k, v) in [
+            ("cpu_pct", h.cpu_pct),
+            ("mem_pct", h.mem_pct),
+            ("disk_pct", h.disk_pct),
+        ] {
+            if let Some(v) = v {
+                metrics.insert(k.into(), json!(v));
+            }
+        }
+        HeartbeatPayload {
+            healthy: h.healthy,
+            metrics,
+            packages: None,
+        }
+    }
+
+    #[test]
+    fn heartbeat_out_equals_the_map_payload() {
+        for i in 0..64u64 {
+            let pick = |bit: u64, v: f64| (i & (1 << bit) != 0).then_some(v);
+            let h = HeartbeatOut {
+                healthy: i % 2 == 0,
+                inflight: i,
+                queued: i * 1_000_003,
+                outbox: u64::MAX - i,
+                cpu_pct: pick(1, 12.5),
+                mem_pct: pick(2, 0.0),
+                disk_pct: pick(3, 99.999_999_1 + i as f64),
+            };
+            let want = serde_json::to_string(&map_payload(&h)).unwrap();
+            assert_eq!(crate::v1::payload_json::to_json(&h), want);
+        }
     }
 
     #[test]
