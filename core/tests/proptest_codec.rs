@@ -584,16 +584,26 @@ fn mistyped(v: &Value) -> Value {
     }
 }
 
-/// serde_path_to_error prints array indices as `[i]`; payload validation uses `.i`.
+/// serde_path_to_error prints array indices as `[i]`; payload validation uses `.i`. Only
+/// bracketed digits are indices: a map key may itself contain `[` (seen with a generated
+/// `per_node_limits` key).
 fn normalise(field: &str) -> String {
     let mut out = String::new();
-    for c in field.chars() {
-        match c {
-            '[' => out.push('.'),
-            ']' => {}
-            c => out.push(c),
+    let mut rest = field;
+    while let Some(open) = rest.find('[') {
+        let after = &rest[open + 1..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        out.push_str(&rest[..open]);
+        if digits > 0 && after[digits..].starts_with(']') {
+            out.push('.');
+            out.push_str(&after[..digits]);
+            rest = &after[digits + 1..];
+        } else {
+            out.push('[');
+            rest = after;
         }
     }
+    out.push_str(rest);
     out
 }
 
