@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of frame_decode, manifest_parse and archive_extract under
+"""Writes the seed corpora of frame_decode, decode_differential, manifest_parse and archive_extract under
 fuzz/corpus/<target>/seed-*. (worker_machine seeds come from the Rust scenarios:
 ASTRA_WRITE_SEEDS=1 cargo test -p astra-core --test fuzz_corpus_replay.) Deterministic:
 re-running it rewrites identical files."""
@@ -30,6 +30,8 @@ with open(os.path.join(ROOT, "core/tests/fixtures/astraflow-frames-c4bf80a.jsonl
         seen.add(key)
         who = "s2w" if rec["dir"].startswith("scheduler") else "w2s"
         write("frame_decode", f"{who}-{fr['type']}.json", json.dumps(fr).encode())
+        # decode_differential: the compact wire form, which the fast path reads
+        write("decode_differential", f"{who}-{fr['type']}.json", json.dumps(fr, separators=(",", ":")).encode())
 dispatch = {"type": "cmd.dispatch", "id": "d1", "ts": "2025-11-03T13:21:00.100000+00:00", "corr": "n1", "seq": 1,
             "tenant": "default", "sender": {"role": "scheduler", "id": "scheduler-control"}, "ack": {"request": True},
             "payload": {"run_id": "r1", "task_id": "n1", "node_id": "n1", "node_type": "example.pkg.echo",
@@ -39,6 +41,24 @@ text = json.dumps(dispatch)
 write("frame_decode", "python-nan.json", text.replace('"hi"', 'NaN, "x": -Infinity, "s": "NaN"').encode())
 write("frame_decode", "truncated.json", text[:-20].encode())
 write("frame_decode", "extra-key.json", text.replace('"constraints": {}', '"constraints": {"x": 1}').encode())
+
+# decode_differential: texts where the fast path must decline and serde explain
+hb = ('{"type":"heartbeat","id":"h1","ts":"2025-11-03T13:20:00.148085+00:00","seq":7,"tenant":"default",'
+      '"sender":{"role":"worker","id":"w1"},"payload":{"healthy":true,"metrics":{"inflight":0,"outbox":0}}}')
+for name, t in [
+    ("hb-spaced.json", hb.replace(",", " ,\n\t").replace('":', '" :\r ')),
+    ("hb-dup-seq.json", hb.replace('"seq":7', '"seq":7,"seq":8')),
+    ("hb-dup-metric.json", hb.replace('"outbox":0', '"outbox":0,"outbox":1')),
+    ("hb-leading-zero.json", hb.replace('"seq":7', '"seq":07')),
+    ("hb-big-numbers.json", hb.replace('"outbox":0', '"outbox":-0,"f":1.5e3,"big":18446744073709551616,"h":1E400')),
+    ("hb-escaped-key.json", hb.replace('"healthy"', '"heal\\u0074hy"')),
+    ("hb-nan.json", hb.replace('"outbox":0', '"outbox":[NaN,-Infinity]')),
+    ("hb-nested.json", hb.replace('"outbox":0', '"outbox":' + "[" * 70 + "]" * 70)),
+    ("hb-trailing.json", hb + " x"),
+    ("dispatch-compact.json", json.dumps(dispatch, separators=(",", ":"))),
+    ("dispatch-escapes.json", json.dumps(dispatch, separators=(",", ":")).replace('"hi"', '"h\\u00e9\\n\\ud83d\\ude00"')),
+]:
+    write("decode_differential", name, t.encode())
 
 # manifest_parse: a manifest shaped like the example package, and a minimal one
 def node(t, adapter, handler, label):

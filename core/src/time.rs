@@ -98,7 +98,8 @@ pub fn format_rfc3339_micros(unix_micros: u64) -> String {
     put(14, 2, (sod / 60) % 60);
     put(17, 2, sod % 60);
     put(20, 6, micros);
-    String::from_utf8_lossy(&b).into_owned()
+    // Only ASCII digits and punctuation were written, so every byte is its own char.
+    b.iter().map(|&c| c as char).collect()
 }
 
 /// Howard Hinnant's days-since-epoch → civil date conversion (proleptic Gregorian).

@@ -1,4 +1,4 @@
-//! Replays the committed fuzz corpora of `frame_decode` and `worker_machine`
+//! Replays the committed fuzz corpora of `frame_decode`, `decode_differential` and `worker_machine`
 //! (`fuzz/corpus/<target>/`) through the same checks the fuzz targets run, on stable and in
 //! the normal `cargo test`, so every past finding stays a regression test. Also keeps the
 //! `worker_machine` seeds in step with the scenarios they encode.
@@ -44,6 +44,15 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
 #[test]
 fn frame_decode_corpus_replays() {
     let n = replay("frame_decode", common::frame_check::check_frame_bytes);
+    assert!(n >= 10, "only {n} inputs");
+}
+
+#[test]
+fn decode_differential_corpus_replays() {
+    let n = replay(
+        "decode_differential",
+        common::differential_check::check_decoders_agree,
+    );
     assert!(n >= 10, "only {n} inputs");
 }
 

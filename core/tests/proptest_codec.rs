@@ -584,16 +584,26 @@ fn mistyped(v: &Value) -> Value {
     }
 }
 
-/// serde_path_to_error prints array indices as `[i]`; payload validation uses `.i`.
+/// serde_path_to_error prints array indices as `[i]`; payload validation uses `.i`. Only
+/// bracketed digits are indices: a map key may itself contain `[` (seen with a generated
+/// `per_node_limits` key).
 fn normalise(field: &str) -> String {
     let mut out = String::new();
-    for c in field.chars() {
-        match c {
-            '[' => out.push('.'),
-            ']' => {}
-            c => out.push(c),
+    let mut rest = field;
+    while let Some(open) = rest.find('[') {
+        let after = &rest[open + 1..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        out.push_str(&rest[..open]);
+        if digits > 0 && after[digits..].starts_with(']') {
+            out.push('.');
+            out.push_str(&after[..digits]);
+            rest = &after[digits + 1..];
+        } else {
+            out.push('[');
+            rest = after;
         }
     }
+    out.push_str(rest);
     out
 }
 
@@ -808,4 +818,233 @@ fn ack_payload_is_lenient_by_design() {
             for_id: None
         })
     );
+}
+
+// ------------------------------------------------------------------------------------------
+// the hand-written fast path of `decode` against the serde decoder
+
+/// Text pieces that are likely to change how a frame parses.
+const SPLICES: [&str; 24] = [
+    ",",
+    ":",
+    "\"",
+    "\\",
+    "{",
+    "}",
+    "[",
+    "]",
+    " ",
+    "\n",
+    "0",
+    "-",
+    "1.5",
+    "1e3",
+    "null",
+    "true",
+    "01",
+    "\\u0041",
+    "\\n",
+    "\u{1}",
+    "é",
+    "\"x\":1,",
+    "\"id\":\"d\",",
+    "NaN",
+];
+
+/// Character-level damage (on char boundaries, so the text stays a `str`).
+fn damage(text: &str, edits: &[(prop::sample::Index, u8, prop::sample::Index)]) -> String {
+    let mut t = text.to_string();
+    for (at, how, what) in edits {
+        let bounds: Vec<usize> = (0..=t.len()).filter(|i| t.is_char_boundary(*i)).collect();
+        let i = bounds[at.index(bounds.len())];
+        let piece = SPLICES[what.index(SPLICES.len())];
+        if *how == 4 {
+            // at the start of a value, where most type rules apply
+            let starts: Vec<usize> = t.match_indices(':').map(|(j, _)| j + 1).collect();
+            if let Some(&j) = starts.get(at.index(starts.len().max(1))) {
+                t.insert_str(j, piece);
+            }
+            continue;
+        }
+        match how {
+            0 => t.insert_str(i, piece),
+            1 => {
+                let end = bounds.iter().copied().find(|&j| j > i).unwrap_or(i);
+                t.replace_range(i..end, piece);
+            }
+            2 => {
+                let end = bounds.iter().copied().find(|&j| j > i).unwrap_or(i);
+                t.replace_range(i..end, "");
+            }
+            _ => t.truncate(i),
+        }
+    }
+    t
+}
+
+/// JSON-level damage: a strict leaf or object set to `null`, to a mistyped value, to a
+/// string with escapes, or a key repeated.
+fn json_damage(text: &str, ft: FrameType, pick: prop::sample::Index, how: u8) -> String {
+    let mut v: Value = serde_json::from_str(text).unwrap();
+    let (mut objects, mut leaves) = (Vec::new(), Vec::new());
+    strict_paths(
+        ft,
+        &v["payload"].clone(),
+        &Path(vec![]),
+        &mut objects,
+        &mut leaves,
+    );
+    let mut all: Vec<String> = leaves
+        .iter()
+        .chain(objects.iter())
+        .map(|p| format!("/payload{}", p.pointer()))
+        .collect();
+    all.extend(
+        [
+            "/id",
+            "/ts",
+            "/tenant",
+            "/sender/role",
+            "/seq",
+            "/corr",
+            "/ack",
+        ]
+        .map(String::from),
+    );
+    let ptr = pick.get(&all).clone();
+    if let Some(t) = v.pointer_mut(&ptr) {
+        *t = match how {
+            0 => Value::Null,
+            1 => mistyped(t),
+            2 => Value::from("a\\\"b\u{2}"),
+            3 => Value::from(""),
+            _ => Value::from(-1),
+        };
+    }
+    let s = v.to_string();
+    if how == 5 {
+        // the first key of the payload, once more
+        return s.replacen("\"payload\":{", "\"payload\":{\"run_id\":\"r\",", 1);
+    }
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// The fast path engages on the hot frame types and reads exactly what serde reads.
+    #[test]
+    fn fast_path_reads_valid_frames_as_serde_does((env, body) in frame()) {
+        let text = frame_text(&env, &body);
+        let fast = astra_core::v1::fast_decode::decode(&text);
+        let serde = astra_core::v1::codec::decode_serde(&text, DEFAULT_MAX_FRAME_BYTES);
+        if let Some(f) = &fast {
+            prop_assert_eq!(Ok(f), serde.as_ref());
+        }
+        let hot = !matches!(
+            body.frame_type(),
+            Some(FrameType::Result | FrameType::Dispatch | FrameType::PkgInstall | FrameType::PkgUninstall)
+        ) || matches!(&body, Body::Result(r) if r.artifacts.is_none())
+            || matches!(&body, Body::Dispatch(d) if d.resource_refs.is_none() && d.affinity.is_none());
+        let keys_plain = !text.contains("\\");
+        if hot && keys_plain {
+            prop_assert!(fast.is_some(), "fast path declined {}", text);
+        }
+    }
+
+    /// On damaged text `decode` (fast path first) answers exactly as the serde decoder:
+    /// the same frame or the same error, field and recovered ids.
+    #[test]
+    fn fast_path_agrees_with_serde_on_damaged_text(
+        (env, body) in frame(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..6, any::<prop::sample::Index>()), 1..4),
+    ) {
+        let text = damage(&frame_text(&env, &body), &edits);
+        prop_assert_eq!(
+            decode(&text, DEFAULT_MAX_FRAME_BYTES),
+            astra_core::v1::codec::decode_serde(&text, DEFAULT_MAX_FRAME_BYTES),
+            "{}", text
+        );
+    }
+
+    /// ... and on frames with a value nulled, mistyped, escaped, emptied or negated, or a
+    /// payload key repeated.
+    #[test]
+    fn fast_path_agrees_with_serde_on_damaged_values(
+        (env, body) in frame(),
+        pick in any::<prop::sample::Index>(),
+        how in 0u8..6,
+    ) {
+        let ft = body.frame_type().unwrap();
+        let text = json_damage(&frame_text(&env, &body), ft, pick, how);
+        prop_assert_eq!(
+            decode(&text, DEFAULT_MAX_FRAME_BYTES),
+            astra_core::v1::codec::decode_serde(&text, DEFAULT_MAX_FRAME_BYTES),
+            "{}", text
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// the hand-written encoders against serde_json
+
+/// A feedback payload whose floats may be anything (NaN and infinities become `null`).
+fn feedback_any_float() -> impl Strategy<Value = FeedbackPayload> {
+    (
+        feedback(),
+        prop::option::of(any::<f64>()),
+        prop::option::of(prop::collection::btree_map(
+            "[a-z]{1,3}",
+            any::<f64>(),
+            0..3,
+        )),
+    )
+        .prop_map(|(mut f, p, m)| {
+            f.progress = p.or(f.progress);
+            if m.is_some() {
+                f.metrics = m;
+            }
+            f
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// Every payload a worker sends writes exactly the text serde_json writes.
+    #[test]
+    fn write_json_equals_serde((_, body) in frame(), fb in feedback_any_float(), params in obj()) {
+        use astra_core::v1::payload_json::to_json;
+        let (a, b) = match &body {
+            Body::Handshake(p) => (to_json(p), serde_json::to_string(p)),
+            Body::Register(p) => (to_json(p), serde_json::to_string(p)),
+            Body::Heartbeat(p) => (to_json(p), serde_json::to_string(p)),
+            Body::Ack(p) => (to_json(p), serde_json::to_string(p)),
+            Body::Result(p) => (to_json(p.as_ref()), serde_json::to_string(p.as_ref())),
+            Body::Feedback(p) => (to_json(p.as_ref()), serde_json::to_string(p.as_ref())),
+            Body::CommandError(p) => (to_json(p), serde_json::to_string(p)),
+            Body::PkgEvent(p) => (to_json(p), serde_json::to_string(p)),
+            _ => return Ok(()),
+        };
+        prop_assert_eq!(a, b.unwrap());
+        prop_assert_eq!(to_json(&fb), serde_json::to_string(&fb).unwrap());
+        let mut s = String::new();
+        astra_core::v1::json_out::JsonOut::new(&mut s).map(&params);
+        prop_assert_eq!(s, serde_json::to_string(&params).unwrap());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// `encode` writes exactly what serde_json writes for the same envelope.
+    #[test]
+    fn encode_equals_serde((env, body) in frame(), empty_ack in any::<bool>()) {
+        let mut e = env.clone();
+        e.payload = payload_of(&body);
+        if empty_ack {
+            e.ack = Some(AckField::default());
+        }
+        prop_assert_eq!(encode(&e), serde_json::to_string(&e).unwrap());
+    }
 }

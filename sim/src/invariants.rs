@@ -107,7 +107,9 @@ struct Incarnation {
     canon: BTreeMap<TaskKey, Vec<Terminal>>,
     /// Original terminal frames per task during the current input.
     this_input: BTreeMap<TaskKey, u32>,
-    sent_ids: BTreeSet<String>,
+    /// Ids of the `register` frames sent (only their first sending is checked; frame ids
+    /// are unique per frame, so no other type's id can repeat one of these).
+    register_ids: BTreeSet<String>,
     dispatch_ids: BTreeMap<String, TaskKey>,
     acked: BTreeSet<TaskKey>,
     terminals: BTreeSet<TaskKey>,
@@ -347,7 +349,6 @@ impl Checker {
         let Some(i) = self.workers.get_mut(w) else {
             return;
         };
-        let first = i.sent_ids.insert(f.env.id.clone());
         match &f.body {
             Body::Heartbeat(_) => i.last_hb = Some(now),
             Body::Ack(_) => {
@@ -355,7 +356,7 @@ impl Checker {
                     i.acked.insert(k.clone());
                 }
             }
-            Body::Register(r) if first => {
+            Body::Register(r) if i.register_ids.insert(f.env.id.clone()) => {
                 let mut got: Vec<PackageEntry> = r.packages.clone();
                 got.sort();
                 let want = store.register_entries();

@@ -113,6 +113,21 @@ impl DecodeError {
 
 /// Decodes one text frame.
 pub fn decode(text: &str, max_len: usize) -> Result<Inbound, DecodeError> {
+    // The fast path reads no bare `NaN`/`Infinity` token (it leaves such text to serde), so
+    // on text it accepts `tolerate_non_finite` would change nothing: it is skipped.
+    if text.len() <= max_len {
+        if let Some(f) = super::fast_decode::decode(text) {
+            return Ok(f);
+        }
+    }
+    decode_serde(text, max_len)
+}
+
+/// The serde decoder: the reference for what is accepted, and the one that explains every
+/// rejection. [`decode`] runs it whenever its hand-written fast path is not sure.
+/// (The same signature as `decode`, whose large error carries the recovered ids.)
+#[allow(clippy::result_large_err)]
+pub fn decode_serde(text: &str, max_len: usize) -> Result<Inbound, DecodeError> {
     if text.len() > max_len {
         return Err(DecodeError {
             kind: DecodeErrorKind::TooLarge {
@@ -332,7 +347,7 @@ fn serde_reason(e: &serde_json::Error) -> String {
     }
 }
 
-fn validate_envelope(env: &Envelope) -> Result<(), Violation> {
+pub(super) fn validate_envelope(env: &Envelope) -> Result<(), Violation> {
     let v = |field: &str, reason: &str| Violation {
         field: field.into(),
         reason: reason.into(),
@@ -494,10 +509,55 @@ pub fn payload_map<T: Serialize>(payload: &T) -> Map<String, Value> {
     }
 }
 
-/// Serialises an envelope to the text of one frame.
+/// Serialises an envelope to the text of one frame: exactly `serde_json::to_string(env)`
+/// (the property tests compare them), written by [`JsonOut`](super::json_out::JsonOut)
+/// into one buffer.
 pub fn encode(env: &Envelope) -> String {
-    // Serialising plain structs of strings, numbers and maps of JSON values cannot fail.
-    serde_json::to_string(env).unwrap_or_default()
+    use super::envelope::Role;
+    let mut buf = String::with_capacity(256);
+    let mut o = super::json_out::JsonOut::new(&mut buf);
+    o.raw("{\"type\":").str(&env.kind);
+    o.raw(",\"id\":").str(&env.id);
+    o.raw(",\"ts\":").str(&env.ts);
+    if let Some(c) = &env.corr {
+        o.raw(",\"corr\":").str(c);
+    }
+    if let Some(n) = env.seq {
+        o.raw(",\"seq\":").u64(n);
+    }
+    o.raw(",\"tenant\":").str(&env.tenant);
+    o.raw(match env.sender.role {
+        Role::Scheduler => ",\"sender\":{\"role\":\"scheduler\",\"id\":",
+        Role::Worker => ",\"sender\":{\"role\":\"worker\",\"id\":",
+    });
+    o.str(&env.sender.id).raw("}");
+    if let Some(a) = &env.ack {
+        o.raw(",\"ack\":{");
+        if let Some(f) = &a.for_id {
+            o.raw("\"for\":").str(f);
+        }
+        if let Some(r) = a.request {
+            o.raw(if a.for_id.is_some() {
+                ",\"request\":"
+            } else {
+                "\"request\":"
+            });
+            o.bool(r);
+        }
+        o.raw("}");
+    }
+    if let Some(flags) = &env.flags {
+        o.raw(",\"flags\":[");
+        for (i, f) in flags.iter().enumerate() {
+            if i > 0 {
+                o.raw(",");
+            }
+            o.str(f);
+        }
+        o.raw("]");
+    }
+    o.raw(",\"payload\":").map(&env.payload).raw("}");
+    buf
 }
 
 #[cfg(test)]

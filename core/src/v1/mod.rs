@@ -5,6 +5,10 @@
 
 pub mod codec;
 pub mod envelope;
+#[doc(hidden)]
+pub mod fast_decode;
+pub mod json_out;
+pub mod payload_json;
 pub mod payloads;
 pub mod types;
 

@@ -4,11 +4,11 @@
 
 use super::io::OutFrame;
 use super::Worker;
-use crate::v1::envelope::{AckField, Role, Sender};
+use crate::v1::json_out::JsonOut;
+use crate::v1::payload_json::WriteJson;
 use crate::v1::payloads::*;
 use crate::v1::types::FrameType;
-use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Envelope fields that vary per frame.
 pub(crate) struct Head {
@@ -44,35 +44,20 @@ impl Head {
 }
 
 impl Worker {
-    /// Serialises the envelope straight from borrowed parts: the same field order and
-    /// shape as `Envelope`, without building an intermediate JSON map.
-    pub(crate) fn build_frame<T: Serialize>(&mut self, head: Head, payload: &T) -> OutFrame {
-        let ack = if head.ack_request || head.ack_for.is_some() {
-            Some(AckField {
-                for_id: head.ack_for,
-                request: head.ack_request.then_some(true),
-            })
-        } else {
-            None
-        };
+    /// Writes the envelope straight from borrowed parts into one buffer: the same field
+    /// order and shape as `Envelope` (and the serde `OutEnvelope` it replaced, which the
+    /// test below keeps as the oracle), without serde or an intermediate JSON map.
+    pub(crate) fn build_frame<T: WriteJson>(&mut self, head: Head, payload: &T) -> OutFrame {
         let id = self.rng.uuid_v4();
         let ts = self.cfg.wall.rfc3339(self.now);
-        let env = OutEnvelope {
-            kind: head.kind.as_str(),
-            id: &id,
-            ts: &ts,
-            corr: head.corr.as_deref(),
-            seq: head.seq,
-            tenant: &self.cfg.tenant,
-            sender: Sender {
-                role: Role::Worker,
-                id: self.cfg.worker_id.clone(),
-            },
-            ack: ack.as_ref(),
+        let text = envelope_text(
+            &head,
+            &id,
+            &ts,
+            &self.cfg.tenant,
+            &self.cfg.worker_id,
             payload,
-        };
-        // Plain structs of strings, numbers and JSON values always serialise.
-        let text = serde_json::to_string(&env).unwrap_or_default();
+        );
         OutFrame::new(head.kind, id, head.corr, head.seq, text)
     }
 
@@ -151,25 +136,15 @@ impl Worker {
 
     pub(crate) fn heartbeat_frame(&mut self) -> (OutFrame, bool) {
         let healthy = self.health.healthy && self.draining.is_none();
-        let mut metrics = Map::new();
-        metrics.insert("inflight".into(), json!(self.admission.running_count()));
-        metrics.insert("queued".into(), json!(self.admission.queued_count()));
-        metrics.insert("outbox".into(), json!(self.outbox.len()));
-        metrics.insert("resource_handles".into(), json!(0));
-        metrics.insert("resource_bytes".into(), json!(0));
-        for (k, v) in [
-            ("cpu_pct", self.health.cpu_pct),
-            ("mem_pct", self.health.mem_pct),
-            ("disk_pct", self.health.disk_pct),
-        ] {
-            if let Some(v) = v.filter(|v| v.is_finite() && *v >= 0.0) {
-                metrics.insert(k.into(), json!(v));
-            }
-        }
-        let payload = HeartbeatPayload {
+        let finite = |v: Option<f64>| v.filter(|v| v.is_finite() && *v >= 0.0);
+        let payload = HeartbeatOut {
             healthy,
-            metrics,
-            packages: None,
+            inflight: self.admission.running_count() as u64,
+            queued: self.admission.queued_count() as u64,
+            outbox: self.outbox.len() as u64,
+            cpu_pct: finite(self.health.cpu_pct),
+            mem_pct: finite(self.health.mem_pct),
+            disk_pct: finite(self.health.disk_pct),
         };
         (
             self.build_frame(Head::new(FrameType::Heartbeat), &payload),
@@ -194,21 +169,83 @@ impl Worker {
     }
 }
 
-#[derive(Serialize)]
-struct OutEnvelope<'a, P: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    id: &'a str,
-    ts: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    corr: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seq: Option<u64>,
-    tenant: &'a str,
-    sender: Sender,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ack: Option<&'a AckField>,
-    payload: &'a P,
+/// A heartbeat payload without building its `metrics` map: written exactly as the
+/// `HeartbeatPayload` with the map `{inflight, queued, outbox, resource_handles: 0,
+/// resource_bytes: 0, cpu_pct?, mem_pct?, disk_pct?}` serialises (map keys sorted, as in
+/// serde_json's `Map`); `heartbeat_out_equals_the_map_payload` compares the two.
+struct HeartbeatOut {
+    healthy: bool,
+    inflight: u64,
+    queued: u64,
+    outbox: u64,
+    cpu_pct: Option<f64>,
+    mem_pct: Option<f64>,
+    disk_pct: Option<f64>,
+}
+
+impl WriteJson for HeartbeatOut {
+    fn write_json(&self, o: &mut JsonOut<'_>) {
+        o.raw("{\"healthy\":")
+            .bool(self.healthy)
+            .raw(",\"metrics\":{");
+        if let Some(v) = self.cpu_pct {
+            o.raw("\"cpu_pct\":").f64(v).raw(",");
+        }
+        if let Some(v) = self.disk_pct {
+            o.raw("\"disk_pct\":").f64(v).raw(",");
+        }
+        o.raw("\"inflight\":").u64(self.inflight).raw(",");
+        if let Some(v) = self.mem_pct {
+            o.raw("\"mem_pct\":").f64(v).raw(",");
+        }
+        o.raw("\"outbox\":").u64(self.outbox);
+        o.raw(",\"queued\":").u64(self.queued);
+        o.raw(",\"resource_bytes\":0,\"resource_handles\":0}}");
+    }
+}
+
+/// The text of one worker frame (see [`Worker::build_frame`]).
+fn envelope_text<T: WriteJson>(
+    head: &Head,
+    id: &str,
+    ts: &str,
+    tenant: &str,
+    worker_id: &str,
+    payload: &T,
+) -> String {
+    let mut buf = String::with_capacity(384);
+    let mut o = JsonOut::new(&mut buf);
+    o.raw("{\"type\":\"")
+        .raw(head.kind.as_str())
+        .raw("\",\"id\":")
+        .str(id);
+    o.raw(",\"ts\":").str(ts);
+    if let Some(c) = &head.corr {
+        o.raw(",\"corr\":").str(c);
+    }
+    if let Some(n) = head.seq {
+        o.raw(",\"seq\":").u64(n);
+    }
+    o.raw(",\"tenant\":").str(tenant);
+    o.raw(",\"sender\":{\"role\":\"worker\",\"id\":")
+        .str(worker_id)
+        .raw("}");
+    match (&head.ack_for, head.ack_request) {
+        (None, false) => {}
+        (Some(f), false) => {
+            o.raw(",\"ack\":{\"for\":").str(f).raw("}");
+        }
+        (None, true) => {
+            o.raw(",\"ack\":{\"request\":true}");
+        }
+        (Some(f), true) => {
+            o.raw(",\"ack\":{\"for\":").str(f).raw(",\"request\":true}");
+        }
+    }
+    o.raw(",\"payload\":");
+    payload.write_json(&mut o);
+    o.raw("}");
+    buf
 }
 
 /// `command.error` payload with the context the scheduler needs to find the run (spec §3.7).
@@ -265,4 +302,120 @@ pub(crate) fn task_details(
         }
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v1::envelope::{AckField, Role, Sender};
+    use serde::Serialize;
+    use serde_json::json;
+
+    /// The serde envelope `build_frame` used before, kept as the oracle.
+    #[derive(Serialize)]
+    struct OutEnvelope<'a, P: Serialize> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        id: &'a str,
+        ts: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        corr: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        tenant: &'a str,
+        sender: Sender,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ack: Option<&'a AckField>,
+        payload: &'a P,
+    }
+
+    /// The map-building heartbeat payload `heartbeat_frame` used before.
+    fn map_payload(h: &HeartbeatOut) -> HeartbeatPayload {
+        let mut metrics = Map::new();
+        metrics.insert("inflight".into(), json!(h.inflight));
+        metrics.insert("queued".into(), json!(h.queued));
+        metrics.insert("outbox".into(), json!(h.outbox));
+        metrics.insert("resource_handles".into(), json!(0));
+        metrics.insert("resource_bytes".into(), json!(0));
+        for (k, v) in [
+            ("cpu_pct", h.cpu_pct),
+            ("mem_pct", h.mem_pct),
+            ("disk_pct", h.disk_pct),
+        ] {
+            if let Some(v) = v {
+                metrics.insert(k.into(), json!(v));
+            }
+        }
+        HeartbeatPayload {
+            healthy: h.healthy,
+            metrics,
+            packages: None,
+        }
+    }
+
+    #[test]
+    fn heartbeat_out_equals_the_map_payload() {
+        for i in 0..64u64 {
+            let pick = |bit: u64, v: f64| (i & (1 << bit) != 0).then_some(v);
+            let h = HeartbeatOut {
+                healthy: i % 2 == 0,
+                inflight: i,
+                queued: i * 1_000_003,
+                outbox: u64::MAX - i,
+                cpu_pct: pick(1, 12.5),
+                mem_pct: pick(2, 0.0),
+                disk_pct: pick(3, 99.999_999_1 + i as f64),
+            };
+            let want = serde_json::to_string(&map_payload(&h)).unwrap();
+            assert_eq!(crate::v1::payload_json::to_json(&h), want);
+        }
+    }
+
+    #[test]
+    fn envelope_text_equals_the_serde_envelope() {
+        let payload = AckPayload {
+            ok: Some(true),
+            for_id: Some("f\"1".into()),
+        };
+        for (corr, seq, req, ack_for) in [
+            (None, None, false, None),
+            (Some("c\n1"), Some(0), true, None),
+            (Some("c"), None, false, Some("d-1")),
+            (None, Some(u64::MAX), true, Some("é")),
+        ] {
+            let mut head = Head::new(FrameType::Ack)
+                .corr(corr.map(str::to_string))
+                .seq(seq);
+            head.ack_request = req;
+            head.ack_for = ack_for.map(str::to_string);
+            let ack = (req || ack_for.is_some()).then(|| AckField {
+                for_id: head.ack_for.clone(),
+                request: req.then_some(true),
+            });
+            let oracle = serde_json::to_string(&OutEnvelope {
+                kind: head.kind.as_str(),
+                id: "i\\d",
+                ts: "2025-11-03T13:20:00Z",
+                corr,
+                seq,
+                tenant: "t☃",
+                sender: Sender {
+                    role: Role::Worker,
+                    id: "w\u{1}".into(),
+                },
+                ack: ack.as_ref(),
+                payload: &payload,
+            })
+            .unwrap();
+            let text = envelope_text(
+                &head,
+                "i\\d",
+                "2025-11-03T13:20:00Z",
+                "t☃",
+                "w\u{1}",
+                &payload,
+            );
+            assert_eq!(text, oracle);
+        }
+    }
 }

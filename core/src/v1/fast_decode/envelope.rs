@@ -1,0 +1,136 @@
+//! The envelope part of the fast path: its fields, `sender` and `ack`, each as strict as
+//! `Envelope`'s serde derive (unknown key, duplicate, wrong type: not sure).
+
+use super::{Seen, P, R};
+use crate::v1::codec::Inbound;
+use crate::v1::envelope::{AckField, Envelope, Role, Sender};
+use crate::v1::types::FrameType;
+use serde_json::Map;
+
+impl P<'_> {
+    // ------------------------------------------------------------------------------------
+    // envelope
+
+    pub(super) fn frame(&mut self) -> R<Inbound> {
+        let (mut kind, mut id, mut ts, mut tenant) = (None, None, None, None);
+        let (mut corr, mut seq, mut sender, mut ack, mut flags) = (None, None, None, None, None);
+        let mut body = None;
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            match k {
+                "type" => {
+                    seen.first(0)?;
+                    kind = Some(p.string()?);
+                }
+                "id" => {
+                    seen.first(1)?;
+                    id = Some(p.string()?);
+                }
+                "ts" => {
+                    seen.first(2)?;
+                    ts = Some(p.string()?);
+                }
+                "corr" => {
+                    seen.first(3)?;
+                    corr = p.opt_string()?;
+                }
+                "seq" => {
+                    seen.first(4)?;
+                    seq = p.opt_u64()?;
+                }
+                "tenant" => {
+                    seen.first(5)?;
+                    tenant = Some(p.string()?);
+                }
+                "sender" => {
+                    seen.first(6)?;
+                    sender = Some(p.sender()?);
+                }
+                "ack" => {
+                    seen.first(7)?;
+                    ack = p.ack_field()?;
+                }
+                "flags" => {
+                    seen.first(8)?;
+                    flags = if p.null() {
+                        None
+                    } else {
+                        Some(p.array(P::string)?)
+                    };
+                }
+                "payload" => {
+                    seen.first(9)?;
+                    // Only frames that name their type first are read here.
+                    let ft = FrameType::parse(kind.as_deref()?)?;
+                    body = Some(p.body(ft)?);
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        let env = Envelope {
+            kind: kind?,
+            id: id?,
+            ts: ts?,
+            corr,
+            seq,
+            tenant: tenant?,
+            sender: sender?,
+            ack,
+            flags,
+            payload: Map::new(),
+        };
+        crate::v1::codec::validate_envelope(&env).ok()?;
+        Some(Inbound { env, body: body? })
+    }
+
+    fn sender(&mut self) -> R<Sender> {
+        let (mut role, mut id) = (None, None);
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            match k {
+                "role" => {
+                    seen.first(0)?;
+                    role = Some(match p.plain_str()? {
+                        "scheduler" => Role::Scheduler,
+                        "worker" => Role::Worker,
+                        _ => return None,
+                    });
+                }
+                "id" => {
+                    seen.first(1)?;
+                    id = Some(p.string()?);
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(Sender {
+            role: role?,
+            id: id?,
+        })
+    }
+
+    fn ack_field(&mut self) -> R<Option<AckField>> {
+        if self.null() {
+            return Some(None);
+        }
+        let mut a = AckField::default();
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            match k {
+                "for" => {
+                    seen.first(0)?;
+                    a.for_id = p.opt_string()?;
+                }
+                "request" => {
+                    seen.first(1)?;
+                    a.request = p.opt_bool()?;
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(Some(a))
+    }
+}

@@ -1,0 +1,373 @@
+//! The fast path of [`super::codec::decode`]: a hand-written single-pass reader of the frames
+//! that travel in the simulator and in production (every type but `pkg.install` and
+//! `pkg.uninstall`), with no intermediate raw payload slice and no path tracking.
+//!
+//! Its contract is one-sided, which keeps the strict rules in one place: it returns
+//! `Some(frame)` only for text that the serde decoder accepts with exactly that value, and
+//! `None` ("not sure") for everything else — any error, an escape in a key, a rare field, a
+//! type it does not read, a duplicate key. `decode` then runs the serde decoder, which
+//! accepts or rejects and names the field exactly as before. Unknown keys, missing fields,
+//! wrong types and bad enum values therefore still get serde's answers; the `fast_path_*` property
+//! tests (tests/proptest_codec.rs) check the contract on generated and damaged frames.
+//!
+//! This file holds the reader's primitives; `envelope.rs` reads the envelope and
+//! `payloads.rs` the typed payloads.
+
+mod envelope;
+mod payloads;
+
+use super::codec::Inbound;
+use super::payloads::Validate;
+use serde_json::{Map, Number, Value};
+
+/// `None` means "let the serde decoder decide".
+type R<T> = Option<T>;
+
+/// Decodes `text` (already within the size limit) if it is sure. Bare `NaN`/`Infinity`
+/// tokens are never read here, so `tolerate_non_finite` is left to the serde path.
+pub fn decode(text: &str) -> Option<Inbound> {
+    let mut p = P {
+        s: text,
+        b: text.as_bytes(),
+        i: 0,
+        depth: 0,
+    };
+    let f = p.frame()?;
+    p.ws();
+    (p.i == p.b.len()).then_some(f)
+}
+
+/// Bit flags of fields already seen in one object: a duplicate key means "not sure".
+struct Seen(u32);
+
+impl Seen {
+    fn first(&mut self, bit: u32) -> R<()> {
+        let m = 1 << bit;
+        if self.0 & m != 0 {
+            return None;
+        }
+        self.0 |= m;
+        Some(())
+    }
+}
+
+/// Nesting this reader goes to before leaving a frame to serde, well inside serde_json's
+/// own recursion limit (128), so nothing it accepts is one serde rejects for depth, and
+/// hostile nesting cannot exhaust the stack.
+const MAX_DEPTH: u32 = 64;
+
+struct P<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+    /// Objects and arrays currently open.
+    depth: u32,
+}
+
+impl<'a> P<'a> {
+    /// JSON whitespace, exactly the four characters serde_json skips.
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&mut self) -> R<u8> {
+        self.ws();
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> R<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    fn lit(&mut self, word: &str) -> R<()> {
+        self.ws();
+        let end = self.i + word.len();
+        (self.b.get(self.i..end)? == word.as_bytes()).then(|| self.i = end)
+    }
+
+    /// Consumes `null` if it comes next.
+    fn null(&mut self) -> bool {
+        self.lit("null").is_some()
+    }
+
+    /// The body of a string with no escapes or control characters, borrowed.
+    fn plain_str(&mut self) -> R<&'a str> {
+        self.eat(b'"')?;
+        let start = self.i;
+        self.i += super::json_out::plain_len(self.b.get(start..)?);
+        if *self.b.get(self.i)? != b'"' {
+            return None; // an escape, a control character or the end of the text
+        }
+        let s = self.s.get(start..self.i)?;
+        self.i += 1;
+        Some(s)
+    }
+
+    /// Any string; one with escapes is unescaped by serde_json itself, for exactness.
+    fn string(&mut self) -> R<String> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let open = self.i;
+        if let Some(s) = self.plain_str() {
+            return Some(s.to_string());
+        }
+        self.i = open + 1;
+        loop {
+            match *self.b.get(self.i)? {
+                b'"' => break,
+                b'\\' => self.i += 2,
+                _ => self.i += 1,
+            }
+        }
+        self.i += 1;
+        serde_json::from_str(self.s.get(open..self.i)?).ok()
+    }
+
+    fn opt_string(&mut self) -> R<Option<String>> {
+        if self.null() {
+            return Some(None);
+        }
+        self.string().map(Some)
+    }
+
+    fn bool(&mut self) -> R<bool> {
+        if self.lit("true").is_some() {
+            return Some(true);
+        }
+        self.lit("false").map(|_| false)
+    }
+
+    fn opt_bool(&mut self) -> R<Option<bool>> {
+        if self.null() {
+            return Some(None);
+        }
+        self.bool().map(Some)
+    }
+
+    /// The text of a number token (JSON's number characters), not yet checked.
+    fn number_token(&mut self) -> R<&'a str> {
+        self.ws();
+        let start = self.i;
+        while let Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') = self.b.get(self.i) {
+            self.i += 1;
+        }
+        (self.i > start).then(|| &self.s[start..self.i])
+    }
+
+    /// A u64 written as plain digits without a leading zero: what serde reads as a u64.
+    /// Anything else (sign, fraction, exponent, overflow) is left to serde.
+    fn u64(&mut self) -> R<u64> {
+        let t = self.number_token()?;
+        if !t.bytes().all(|c| c.is_ascii_digit()) || (t.len() > 1 && t.starts_with('0')) {
+            return None;
+        }
+        t.parse().ok()
+    }
+
+    fn opt_u64(&mut self) -> R<Option<u64>> {
+        if self.null() {
+            return Some(None);
+        }
+        self.u64().map(Some)
+    }
+
+    fn opt_i64(&mut self) -> R<Option<i64>> {
+        if self.null() {
+            return Some(None);
+        }
+        serde_json::from_str(self.number_token()?).ok().map(Some)
+    }
+
+    fn f64(&mut self) -> R<f64> {
+        serde_json::from_str(self.number_token()?).ok()
+    }
+
+    fn opt_f64(&mut self) -> R<Option<f64>> {
+        if self.null() {
+            return Some(None);
+        }
+        self.f64().map(Some)
+    }
+
+    /// Any JSON value, as serde_json builds it.
+    fn value(&mut self) -> R<Value> {
+        Some(match self.peek()? {
+            b'n' => {
+                self.lit("null")?;
+                Value::Null
+            }
+            b't' | b'f' => Value::Bool(self.bool()?),
+            b'"' => Value::String(self.string()?),
+            b'{' => Value::Object(self.map()?),
+            b'[' => Value::Array(self.array(P::value)?),
+            _ => {
+                let t = self.number_token()?;
+                let plain = t.bytes().all(|c| c.is_ascii_digit()) && !t.starts_with('0');
+                match plain.then(|| t.parse::<u64>().ok()).flatten() {
+                    Some(n) => Value::Number(Number::from(n)),
+                    // Signs, zero, fractions and exponents: serde_json's own number reader.
+                    None => Value::Number(serde_json::from_str::<Number>(t).ok()?),
+                }
+            }
+        })
+    }
+
+    /// An open JSON object. A repeated key is left to serde.
+    fn map(&mut self) -> R<Map<String, Value>> {
+        let mut m = Map::new();
+        self.object(|p, k| {
+            let v = p.value()?;
+            m.insert(k.to_string(), v).is_none().then_some(())
+        })?;
+        Some(m)
+    }
+
+    fn opt_map(&mut self) -> R<Option<Map<String, Value>>> {
+        if self.null() {
+            return Some(None);
+        }
+        self.map().map(Some)
+    }
+
+    /// Walks one object, calling `field` with each key (escape-free keys only) positioned at
+    /// its value; `field` must consume the value.
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> R<()>) -> R<()> {
+        self.eat(b'{')?;
+        self.enter()?;
+        if self.peek()? == b'}' {
+            self.i += 1;
+            self.depth -= 1;
+            return Some(());
+        }
+        loop {
+            let k = self.plain_str()?;
+            self.eat(b':')?;
+            field(self, k)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn enter(&mut self) -> R<()> {
+        self.depth += 1;
+        (self.depth <= MAX_DEPTH).then_some(())
+    }
+
+    fn array<T>(&mut self, mut item: impl FnMut(&mut Self) -> R<T>) -> R<Vec<T>> {
+        self.eat(b'[')?;
+        self.enter()?;
+        let mut v = Vec::new();
+        if self.peek()? == b']' {
+            self.i += 1;
+            self.depth -= 1;
+            return Some(v);
+        }
+        loop {
+            v.push(item(self)?);
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Some(v);
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// The payload if it meets the constraints serde cannot express; else serde explains.
+fn valid<T: Validate>(t: T) -> R<T> {
+    t.validate().ok().map(|_| t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::codec::{decode as decode_any, decode_serde, DEFAULT_MAX_FRAME_BYTES};
+
+    const HB: &str = r#"{"type":"heartbeat","id":"h1","ts":"2025-11-03T13:20:00.148085+00:00","seq":7,"tenant":"default","sender":{"role":"worker","id":"w1"},"payload":{"healthy":true,"metrics":{"inflight":0,"outbox":0}}}"#;
+    const RES: &str = r#"{"type":"result","id":"r1","ts":"2025-11-03T13:20:00Z","corr":"n1","tenant":"default","sender":{"role":"worker","id":"w1"},"ack":{"request":true},"payload":{"run_id":"r","task_id":"n1","status":"SUCCEEDED","result":{"node":"n1"},"duration_ms":12}}"#;
+
+    /// Each case once through `decode` (fast path first) and once through serde alone: the
+    /// answers must be identical, and the first group must take the fast path.
+    #[test]
+    fn tricky_texts_get_serde_answers() {
+        let fast_ok = [
+            HB.to_string(),
+            RES.to_string(),
+            HB.replace(',', " ,\n\t").replace("\":", "\" :\r "),
+            HB.replace(
+                "\"outbox\":0",
+                "\"outbox\":-0,\"f\":1.5e3,\"big\":18446744073709551616",
+            ),
+            RES.replace("\"n1\"}", "\"n\\u00e9\\n\"}"),
+            RES.replace("\"duration_ms\":12", "\"duration_ms\":null,\"error\":null"),
+            RES.replace("\"node\":\"n1\"", "\"node\":\"NaN Infinity\""),
+        ];
+        for t in &fast_ok {
+            assert!(super::decode(t).is_some(), "fast path declined {t}");
+            assert_eq!(
+                super::decode(t).ok_or(()),
+                decode_serde(t, usize::MAX).map_err(|_| ())
+            );
+        }
+        let nested = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let others = [
+            HB.replace("\"seq\":7", "\"seq\":07"),
+            HB.replace("\"seq\":7", "\"seq\":-7"),
+            HB.replace("\"seq\":7", "\"seq\":7.0"),
+            HB.replace("\"seq\":7", "\"seq\":7e0"),
+            HB.replace("\"seq\":7", "\"seq\":18446744073709551616"),
+            HB.replace("\"seq\":7", "\"seq\":7,\"seq\":8"),
+            HB.replace("\"outbox\":0", "\"outbox\":0,\"outbox\":1"),
+            HB.replace("\"outbox\":0", "\"outbox\":01"),
+            HB.replace("\"outbox\":0", "\"outbox\":1E400"),
+            HB.replace("\"outbox\":0", &format!("\"outbox\":{nested}")),
+            HB.replace("\"outbox\":0", "\"outbox\":NaN"),
+            HB.replace("\"outbox\":0", "\"outbox\":-Infinity"),
+            HB.replace("\"outbox\":0", "\"outbox\":[Infinity]"),
+            HB.replace("\"healthy\":true", "\"healthy\":NaN"),
+            HB.replace("\"healthy\"", "\"heal\\u0074hy\""),
+            HB.replace("\"healthy\":true", "\"healthy\":null"),
+            HB.replace("\"healthy\":true", "\"healthy\":1"),
+            HB.replace("\"inflight\":0", "\"inflight\":-1"),
+            HB.replace("\"worker\"", "\"Worker\""),
+            HB.replace("\"w1\"", "\"\""),
+            HB.replace("\"w1\"", "\"w\u{1}\""),
+            HB.replace("\"tenant\"", "\"x\":1,\"tenant\""),
+            HB.replace("}}}", "}}} x"),
+            HB.replace("}}}", "}},}"),
+            HB.replace("}}}", "}}"),
+            HB.replace("2025-11-03T13:20:00.148085+00:00", "2025-11-03T13:20:00"),
+            RES.replace("SUCCEEDED", "succeeded"),
+            RES.replace("SUCCEEDED", "SUCC\\u0045EDED"),
+            RES.replace("\"duration_ms\":12", "\"duration_ms\":12,\"artifacts\":[]"),
+            RES.replace(
+                "\"ack\":{\"request\":true}",
+                "\"ack\":{\"request\":true,\"for\":null,\"x\":1}",
+            ),
+            RES.replace("\"run_id\":\"r\"", "\"run_id\":\"\""),
+            RES.replace("{\"type\":\"result\",", "{")
+                .replace("\"payload\"", "\"type\":\"result\",\"payload\""),
+            RES.replace("\"result\"", "\"unknown.type\""),
+        ];
+        for t in &others {
+            assert_eq!(
+                decode_any(t, DEFAULT_MAX_FRAME_BYTES),
+                decode_serde(t, DEFAULT_MAX_FRAME_BYTES),
+                "{t}"
+            );
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! A minimal JSON writer for the frames the machines send on every step: text goes straight
+//! into one `String`, keys are constants written as they are, strings are escaped exactly as
+//! serde_json escapes them and numbers are formatted by serde_json's own number types, so
+//! the output is byte-for-byte what `serde_json::to_string` gives for the same value
+//! (`tests/proptest_codec.rs` checks that differentially). Used instead of serde on the hot
+//! paths because building a `serde_json::Value` first (as `payload_map` does) costs one
+//! allocation per key and value.
+
+use serde_json::{Map, Number, Value};
+use std::fmt::Write as _;
+
+/// Appends JSON text to a `String` it borrows.
+pub struct JsonOut<'a> {
+    buf: &'a mut String,
+}
+
+impl<'a> JsonOut<'a> {
+    pub fn new(buf: &'a mut String) -> Self {
+        JsonOut { buf }
+    }
+
+    /// Literal JSON text (punctuation and pre-escaped keys such as `,"id":`).
+    pub fn raw(&mut self, s: &str) -> &mut Self {
+        self.buf.push_str(s);
+        self
+    }
+
+    /// A JSON string with its quotes.
+    pub fn str(&mut self, s: &str) -> &mut Self {
+        escape_into(self.buf, s);
+        self
+    }
+
+    pub fn u64(&mut self, n: u64) -> &mut Self {
+        // Writing to a String cannot fail.
+        let _ = write!(self.buf, "{n}");
+        self
+    }
+
+    pub fn i64(&mut self, n: i64) -> &mut Self {
+        let _ = write!(self.buf, "{n}");
+        self
+    }
+
+    pub fn bool(&mut self, b: bool) -> &mut Self {
+        self.buf.push_str(if b { "true" } else { "false" });
+        self
+    }
+
+    pub fn number(&mut self, n: &Number) -> &mut Self {
+        // `Number`'s Display is serde_json's own serialisation of it (itoa / shortest float).
+        let _ = write!(self.buf, "{n}");
+        self
+    }
+
+    /// A finite float as serde_json writes it; non-finite ones become `null` as there.
+    pub fn f64(&mut self, x: f64) -> &mut Self {
+        match Number::from_f64(x) {
+            Some(n) => self.number(&n),
+            None => self.raw("null"),
+        }
+    }
+
+    pub fn value(&mut self, v: &Value) -> &mut Self {
+        match v {
+            Value::Null => self.raw("null"),
+            Value::Bool(b) => self.bool(*b),
+            Value::Number(n) => self.number(n),
+            Value::String(s) => self.str(s),
+            Value::Array(items) => {
+                self.buf.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.buf.push(',');
+                    }
+                    self.value(item);
+                }
+                self.raw("]")
+            }
+            Value::Object(m) => self.map(m),
+        }
+    }
+
+    /// An object in the map's own iteration order (serde_json's order too).
+    pub fn map(&mut self, m: &Map<String, Value>) -> &mut Self {
+        self.buf.push('{');
+        for (i, (k, v)) in m.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(',');
+            }
+            self.str(k);
+            self.buf.push(':');
+            self.value(v);
+        }
+        self.raw("}")
+    }
+}
+
+/// How many leading bytes of `b` need no escaping in JSON: the index of the first `"`, `\`
+/// or control character (below 0x20), or `b.len()`. Eight bytes per step (SWAR) because
+/// this scan covers nearly every byte of every frame, both when reading and when writing.
+pub(crate) fn plain_len(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(w);
+        // A byte is flagged if it is below 0x20 or equal to `"` or `\` (classic bit tricks:
+        // `x - 0x01..` borrows into the high bit exactly for zero bytes of `x`). Bytes of
+        // 0x80 and above never flag: their high bit is masked out by `!v`.
+        let lt20 = v.wrapping_sub(ONES * 0x20) & !v;
+        let q = v ^ (ONES * b'"' as u64);
+        let bs = v ^ (ONES * b'\\' as u64);
+        let hit = (lt20 | (q.wrapping_sub(ONES) & !q) | (bs.wrapping_sub(ONES) & !bs)) & HIGH;
+        if hit != 0 {
+            // The lowest flagged byte is exact (borrows only run upwards); later ones may be
+            // false positives, so only the first is used.
+            return i + (hit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// serde_json's escaping: `"` and `\` backslashed, control characters below 0x20 as the
+/// short escapes `\b \t \n \f \r` or `\u00xx` (lower-case hex); everything else verbatim.
+fn escape_into(buf: &mut String, s: &str) {
+    buf.push('"');
+    let bytes = s.as_bytes();
+    let plain = plain_len(bytes);
+    if plain == bytes.len() {
+        buf.push_str(s);
+        buf.push('"');
+        return;
+    }
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate().skip(plain) {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // Every byte matched above is ASCII, so `i` and `i + 1` are char boundaries.
+        buf.push_str(&s[start..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            buf.push_str("\\u00");
+            buf.push(HEX[(b >> 4) as usize] as char);
+            buf.push(HEX[(b & 0xf) as usize] as char);
+        } else {
+            buf.push_str(esc);
+        }
+        start = i + 1;
+    }
+    buf.push_str(&s[start..]);
+    buf.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(f: impl FnOnce(&mut JsonOut<'_>)) -> String {
+        let mut s = String::new();
+        f(&mut JsonOut::new(&mut s));
+        s
+    }
+
+    #[test]
+    fn plain_len_finds_the_first_byte_to_escape() {
+        for s in [
+            "",
+            "abc",
+            "0123456789abcdef\"",
+            "é☃😀 ok",
+            "xxxxxxx\u{1f}",
+            "\\",
+        ] {
+            let b = s.as_bytes();
+            let slow = b
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .unwrap_or(b.len());
+            assert_eq!(plain_len(b), slow, "{s:?}");
+        }
+        // every position and every special byte, behind plain and high bytes
+        for special in [b'"', b'\\', 0u8, 0x1f, b'\n'] {
+            for at in 0..20 {
+                let mut v = vec![0xc3u8; 20];
+                for (i, c) in v.iter_mut().enumerate() {
+                    if i % 2 == 1 {
+                        *c = b'A' + (i as u8);
+                    }
+                }
+                v[at] = special;
+                assert_eq!(plain_len(&v), at, "{special} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn strings_escape_as_serde_json_does() {
+        for s in [
+            "",
+            "plain",
+            "q\"b\\s/",
+            "\u{0}\u{1}\u{8}\u{9}\u{a}\u{b}\u{c}\u{d}\u{1f}\u{7f}",
+            "é☃😀\u{2028}",
+        ] {
+            assert_eq!(
+                out(|o| {
+                    o.str(s);
+                }),
+                serde_json::to_string(s).unwrap(),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn values_match_serde_json() {
+        let v = serde_json::json!({
+            "b": [1, -2, 3.5, 1e300, 0.1, null, true, false, "x\n"],
+            "a": {"z": {}, "y": []},
+            "u": u64::MAX,
+            "i": i64::MIN,
+        });
+        assert_eq!(
+            out(|o| {
+                o.value(&v);
+            }),
+            serde_json::to_string(&v).unwrap()
+        );
+        for x in [0.0, -0.0, 1.5, 1e-7, 123456789.125, f64::NAN, f64::INFINITY] {
+            assert_eq!(
+                out(|o| {
+                    o.f64(x);
+                }),
+                serde_json::to_string(&x).unwrap(),
+                "{x}"
+            );
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The payloads a worker sends, written straight into a frame buffer by [`JsonOut`]: each
+//! exactly as serde_json serialises the type (fields in declaration order, `None` fields
+//! skipped, enums by their wire names). `tests/proptest_codec.rs` compares every one with
+//! `serde_json::to_string` on generated values. The rare payloads (handshake, register,
+//! pkg.event) go through serde itself.
+
+use super::json_out::JsonOut;
+use super::payloads::*;
+use serde_json::{Map, Value};
+
+/// A value that writes itself as JSON into a frame buffer.
+pub trait WriteJson {
+    fn write_json(&self, o: &mut JsonOut<'_>);
+}
+
+/// The JSON text of `v`, via [`WriteJson`].
+pub fn to_json<T: WriteJson + ?Sized>(v: &T) -> String {
+    let mut s = String::new();
+    v.write_json(&mut JsonOut::new(&mut s));
+    s
+}
+
+/// Writes an object field by field, with the separators and the `None` skipping.
+struct Obj<'o, 'b> {
+    o: &'o mut JsonOut<'b>,
+    first: bool,
+}
+
+impl<'o, 'b> Obj<'o, 'b> {
+    fn new(o: &'o mut JsonOut<'b>) -> Self {
+        o.raw("{");
+        Obj { o, first: true }
+    }
+    /// `key` must need no escaping (all field names here are plain identifiers).
+    fn key(&mut self, key: &str) -> &mut JsonOut<'b> {
+        self.o.raw(if self.first { "\"" } else { ",\"" });
+        self.first = false;
+        self.o.raw(key).raw("\":")
+    }
+    fn str(&mut self, key: &str, v: &str) {
+        self.key(key).str(v);
+    }
+    fn opt_str(&mut self, key: &str, v: &Option<String>) {
+        if let Some(v) = v {
+            self.str(key, v);
+        }
+    }
+    fn opt_u64(&mut self, key: &str, v: Option<u64>) {
+        if let Some(v) = v {
+            self.key(key).u64(v);
+        }
+    }
+    fn opt_bool(&mut self, key: &str, v: Option<bool>) {
+        if let Some(v) = v {
+            self.key(key).bool(v);
+        }
+    }
+    fn map(&mut self, key: &str, v: &Map<String, Value>) {
+        self.key(key).map(v);
+    }
+    fn opt_map(&mut self, key: &str, v: &Option<Map<String, Value>>) {
+        if let Some(v) = v {
+            self.map(key, v);
+        }
+    }
+    fn end(self) {
+        self.o.raw("}");
+    }
+}
+
+/// Through serde: for payloads too rare to be worth a hand-written form.
+fn via_serde<T: serde::Serialize>(v: &T, o: &mut JsonOut<'_>) {
+    // Plain structs of strings, numbers and JSON maps always serialise.
+    o.raw(&serde_json::to_string(v).unwrap_or_default());
+}
+
+impl WriteJson for HandshakePayload {
+    fn write_json(&self, o: &mut JsonOut<'_>) {
+        via_serde(self, o);
+    }
+}
+
+impl WriteJson for RegisterPayload {
+    fn write_json(&self, o: &mut JsonOut<'_>) {
+        via_serde(self, o);
+    }
+}
+
+impl WriteJson for PkgEventPayload {
+    fn write_json(&self, o: &mut JsonOut<'_>) {
+        via_serde(self, o);
+    }
+}
+
+impl WriteJson for HeartbeatPayload {
+    fn write_json(&self, o: &mut JsonOut<'_>) {
+        let mut f = Obj::new(o);
+        f.key("healthy").bool(self.healthy);
+        f.map("metrics", &self.metrics);
+        if let Some(p) = &self.packages {
+            let mut g = Obj::new(f.key("packages"));
+            g.opt_bool("drift", p.drift);
+            g.end();
+        }
+        f.end();
+    }
+}
+
+impl WriteJson for AckPayload {
+    fn write_json(&self, o: &mut JsonOut<'_>) {
+        let mut f = Obj::new(o);
+        f.opt_bool("ok", self.ok);
+        f.opt_str("for", &self.for_id);
+        f.end();
+    }
+}
+
+fn status_name(s: TaskStatus) -> &'static str {
+    match s {
+        TaskStatus::Succeeded => "SUCCEEDED",
+        TaskStatus::Failed => "FAILED",
+        TaskStatus::Skipped => "SKIPPED",
+        TaskStatus::Cancelled => "CANCELLED",
+    }
+}
+
+fn channel_name(c: FeedbackChannel) -> &'static str {
+    match c {
+        FeedbackChannel::Stdout => "stdout",
+        FeedbackChannel::Stderr => "stderr",
+        FeedbackChannel::Log => "log",
+        FeedbackChannel::Llm => "llm",
+        FeedbackChannel::Metric => "metric",
+        FeedbackChannel::Custom => "custom",
+    }
+}
+
+impl WriteJson for ResultPayload {
+    fn write_json(&self, o: &mut JsonOut<'_>) {
+        let mut f = Obj::new(o);
+        f.str("run_id", &self.run_id);
+        f.str("task_id", &self.task_id);
+        f.key("status")
+            .raw("\"")
+            .raw(status_name(self.status))
+            .raw("\"");
+        f.map("result", &self.result);
+        f.opt_u64("duration_ms", self.duration_ms);
+        f.opt_map("metadata", &self.metadata);
+        if let Some(a) = &self.artifacts {
+            via_serde(a, f.key("artifacts"));
+        }
+        if let Some(e) = &self.error {
+            let mut g = Obj::new(f.key("error"));
+            g.str("code", &e.code);
+            g.str("message", &e.message);
+            g.opt_str("remediation", &e.remediation);
+            g.end();
+        }
+        f.end();
+    }
+}
+
+impl WriteJson for FeedbackPayload {
+    fn write_json(&self, o: &mut JsonOut<'_>) {
+        let mut f = Obj::new(o);
+        f.str("run_id", &self.run_id);
+        f.str("task_id", &self.task_id);
+        f.opt_str("stage", &self.stage);
+        if let Some(p) = self.progress {
+            f.key("progress").f64(p);
+        }
+        f.opt_str("message", &self.message);
+        if let Some(chunks) = &self.chunks {
+            let o = f.key("chunks");
+            o.raw("[");
+            for (i, c) in chunks.iter().enumerate() {
+                if i > 0 {
+                    o.raw(",");
+                }
+                let mut g = Obj::new(o);
+                g.key("channel")
+                    .raw("\"")
+                    .raw(channel_name(c.channel))
+                    .raw("\"");
+                g.opt_u64("index", c.index);
+                g.opt_str("mime_type", &c.mime_type);
+                g.opt_str("text", &c.text);
+                g.opt_str("data_base64", &c.data_base64);
+                g.opt_map("metadata", &c.metadata);
+                g.end();
+            }
+            o.raw("]");
+        }
+        if let Some(m) = &self.metrics {
+            let o = f.key("metrics");
+            o.raw("{");
+            for (i, (k, v)) in m.iter().enumerate() {
+                if i > 0 {
+                    o.raw(",");
+                }
+                o.str(k).raw(":").f64(*v);
+            }
+            o.raw("}");
+        }
+        f.opt_map("metadata", &self.metadata);
+        f.end();
+    }
+}
+
+impl WriteJson for ErrorPayload {
+    fn write_json(&self, o: &mut JsonOut<'_>) {
+        let mut f = Obj::new(o);
+        f.str("code", &self.code);
+        f.str("message", &self.message);
+        f.opt_str("remediation", &self.remediation);
+        if let Some(c) = &self.context {
+            let mut g = Obj::new(f.key("context"));
+            g.opt_str("where", &c.where_);
+            g.opt_map("details", &c.details);
+            g.end();
+        }
+        f.end();
+    }
+}
