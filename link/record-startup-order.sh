@@ -17,8 +17,11 @@ target="${CARGO_TARGET_DIR:-$PWD/target}"
 # dependency), so the link writes a map (ASTRA_LINK_MAP) that turns the traced addresses
 # back into symbol names. The existing order is switched off, so a re-recording starts from
 # the plain layout. Non-PIE (link/bins.rs): traced addresses are link addresses.
-ASTRA_LINK_MAP=1 ASTRA_LINK_NO_ORDER=1 \
-  cargo build --release -p astra-io-tokio -p astra-io-smol -p astra-tests --bins
+# ASTRA_TRACE_NO_BUILD=1 traces the binaries and maps already in target/release instead.
+if [ "${ASTRA_TRACE_NO_BUILD:-}" != 1 ]; then
+  ASTRA_LINK_MAP=1 ASTRA_LINK_NO_ORDER=1 \
+    cargo build --release -p astra-io-tokio -p astra-io-smol -p astra-tests --bins
+fi
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cp "$target/release/astra-worker" "$target/release/astra-worker-smol" "$work/"
@@ -36,13 +39,13 @@ trace() { # $1 = binary, $3 = its package (map name); writes $work/$(basename $1
     [ -n "$url" ] && break
     sleep 0.1
   done
-  mkdir -p "$work/$name"
-  printf 'tenant: default\nheartbeat_interval_seconds: 5\n' >"$work/$name/worker.yaml"
-  ASTRA_WORKER_CONFIG_FILE="$work/$name/worker.yaml" \
+  mkdir -p "$work/d.$name"
+  printf 'tenant: default\nheartbeat_interval_seconds: 5\n' >"$work/d.$name/worker.yaml"
+  ASTRA_WORKER_CONFIG_FILE="$work/d.$name/worker.yaml" \
     valgrind --tool=callgrind --callgrind-out-file="$work/cg.$name" \
     --dump-instr=yes --compress-strings=no --compress-pos=no \
     "$bin" run --url "$url" --worker-id "trace-$name" --log-level warning \
-    --data-dir "$work/$name/data" --packages-dir "$work/$name/packages" \
+    --data-dir "$work/d.$name/data" --packages-dir "$work/d.$name/packages" \
     >/dev/null 2>"$work/vg.$name" &
   local worker=$!
   for _ in $(seq 600); do

@@ -175,6 +175,37 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// `comm cpu=MS wakeups=N` for every thread of `pid` (from /proc: schedstat, status).
+fn thread_stats(pid: u32) -> String {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return "?".into();
+    };
+    let mut out = Vec::new();
+    for t in dir.flatten() {
+        let p = t.path();
+        let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+        let cpu_ns: u64 = std::fs::read_to_string(p.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        let vcs = std::fs::read_to_string(p.join("status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                    .map(|v| v.trim().to_string())
+            })
+            .unwrap_or_default();
+        out.push(format!(
+            "{} cpu={}ms wakeups={vcs}",
+            comm.trim(),
+            cpu_ns / 1_000_000
+        ));
+    }
+    out.sort();
+    out.join(", ")
+}
+
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[((v.len() as f64 - 1.0) * p).round() as usize]
@@ -248,6 +279,12 @@ fn measure(name: &str, bin: &PathBuf, sched_bin: &PathBuf, a: &Args) -> Figures 
         last = at;
     }
     let tasks_per_s = a.tasks as f64 / (last - start).as_secs_f64();
+    // Which threads did the work (a socket event handled on another thread than the control
+    // loop's costs a wake-up per hop): on-CPU time and voluntary context switches per thread.
+    eprintln!(
+        "{name}: {tasks_per_s:.0} tasks/s; threads since start: {}",
+        thread_stats(worker.id())
+    );
 
     let _ = Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])
