@@ -4,12 +4,13 @@
 # --symbol-ordering-file (link/bins.rs passes it). Both binaries are traced and their lists
 # merged (they share most code; a name missing from one binary is skipped by its link).
 #
-#   link/record-startup-order.sh            # builds unstripped binaries, traces, writes the file
-#   cargo build --release -p astra-io-tokio -p astra-io-smol --bins   # relinks with it
+#   link/record-startup-order.sh   # relinks with a link map and no order, traces, writes the file
+#   cargo build --release -p astra-io-tokio -p astra-io-smol -p astra-tests --bins   # relinks with it
 #
 # Needs valgrind. Traced: `run` against the reference scheduler (`ref-scheduler` of the same
 # binary) with a config file, through handshake, register and ~3 heartbeat-free idle
 # seconds, then SIGTERM (the drain is recorded too: it is small and runs in every process).
+# Also needs python3 (link/symbols-at.py maps addresses to names).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$PWD/target}"
