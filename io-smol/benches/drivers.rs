@@ -8,7 +8,13 @@
 //! Run it with `bench/drivers.sh`, or:
 //!   cargo bench -p astra-io-smol --bench drivers -- --tokio target/release/astra-worker \
 //!     --smol target/release/astra-worker-smol [--tasks 2000] [--latency-runs 300] [--idle-secs 3]
-//!     [--data-root /dev/shm]
+//!     [--data-root /dev/shm] [--rounds N]
+//!
+//! `--tokio`/`--smol` take `PATH` or `LABEL=PATH` (e.g. `--smol before=old/astra-worker-smol`)
+//! and may repeat. `--rounds N` measures every binary N times, in the given order on odd
+//! rounds and reversed on even ones (so a load change during the run hits both alike), and
+//! prints each round's table and then each round's throughput of every binary relative to
+//! the first one.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -26,6 +32,15 @@ struct Args {
     max_parallel: u32,
     /// Where the workers' data dirs go; `/dev/shm` takes the outbox fsyncs out of the figures.
     data_root: Option<PathBuf>,
+    rounds: usize,
+}
+
+/// `PATH` or `LABEL=PATH`, labelled `kind` or `kind LABEL`.
+fn driver(kind: &str, v: String) -> (String, PathBuf) {
+    match v.split_once('=') {
+        Some((label, path)) => (format!("{kind} {label}"), path.into()),
+        None => (kind.to_string(), v.into()),
+    }
 }
 
 fn args() -> Args {
@@ -37,6 +52,7 @@ fn args() -> Args {
         idle_secs: 3,
         max_parallel: 32,
         data_root: None,
+        rounds: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -46,8 +62,9 @@ fn args() -> Args {
         }
         let v = it.next().unwrap_or_default();
         match k.as_str() {
-            "--tokio" => a.drivers.push(("tokio".into(), v.into())),
-            "--smol" => a.drivers.push(("smol".into(), v.into())),
+            "--tokio" => a.drivers.push(driver("tokio", v)),
+            "--smol" => a.drivers.push(driver("smol", v)),
+            "--rounds" => a.rounds = v.parse().unwrap_or(a.rounds).max(1),
             "--sched" => a.sched = Some(v.into()),
             "--tasks" => a.tasks = v.parse().unwrap_or(a.tasks),
             "--latency-runs" => a.latency_runs = v.parse().unwrap_or(a.latency_runs),
@@ -55,7 +72,7 @@ fn args() -> Args {
             "--max-parallel" => a.max_parallel = v.parse().unwrap_or(a.max_parallel),
             "--data-root" => a.data_root = Some(v.into()),
             _ => {
-                eprintln!("usage: drivers --tokio PATH --smol PATH [--sched PATH] [--tasks N] [--latency-runs N] [--idle-secs S] [--max-parallel N] [--data-root DIR]");
+                eprintln!("usage: drivers --tokio PATH --smol PATH [--sched PATH] [--tasks N] [--latency-runs N] [--idle-secs S] [--max-parallel N] [--data-root DIR] [--rounds N]");
                 std::process::exit(2);
             }
         }
@@ -158,6 +175,37 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// `comm cpu=MS wakeups=N` for every thread of `pid` (from /proc: schedstat, status).
+fn thread_stats(pid: u32) -> String {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return "?".into();
+    };
+    let mut out = Vec::new();
+    for t in dir.flatten() {
+        let p = t.path();
+        let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+        let cpu_ns: u64 = std::fs::read_to_string(p.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        let vcs = std::fs::read_to_string(p.join("status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                    .map(|v| v.trim().to_string())
+            })
+            .unwrap_or_default();
+        out.push(format!(
+            "{} cpu={}ms wakeups={vcs}",
+            comm.trim(),
+            cpu_ns / 1_000_000
+        ));
+    }
+    out.sort();
+    out.join(", ")
+}
+
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[((v.len() as f64 - 1.0) * p).round() as usize]
@@ -231,6 +279,12 @@ fn measure(name: &str, bin: &PathBuf, sched_bin: &PathBuf, a: &Args) -> Figures 
         last = at;
     }
     let tasks_per_s = a.tasks as f64 / (last - start).as_secs_f64();
+    // Which threads did the work (a socket event handled on another thread than the control
+    // loop's costs a wake-up per hop): on-CPU time and voluntary context switches per thread.
+    eprintln!(
+        "{name}: {tasks_per_s:.0} tasks/s; threads since start: {}",
+        thread_stats(worker.id())
+    );
 
     let _ = Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])
@@ -261,23 +315,62 @@ fn main() {
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| std::env::temp_dir().display().to_string())
     );
-    let results: Vec<(String, Figures)> = a
-        .drivers
-        .iter()
-        .map(|(name, bin)| (name.clone(), measure(name, bin, &sched_bin, &a)))
-        .collect();
+    let mut rounds: Vec<Vec<(String, Figures)>> = Vec::new();
+    for round in 0..a.rounds {
+        let mut order: Vec<usize> = (0..a.drivers.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        let mut results: Vec<Option<(String, Figures)>> =
+            (0..a.drivers.len()).map(|_| None).collect();
+        for i in order {
+            let (name, bin) = &a.drivers[i];
+            results[i] = Some((name.clone(), measure(name, bin, &sched_bin, &a)));
+        }
+        let results: Vec<(String, Figures)> = results.into_iter().flatten().collect();
+        if a.rounds > 1 {
+            println!(
+                "\nround {} of {} (load average {})",
+                round + 1,
+                a.rounds,
+                loadavg()
+            );
+        }
+        table(&results);
+        rounds.push(results);
+    }
+    if a.rounds > 1 {
+        println!("\nthroughput relative to {} in each round:", a.drivers[0].0);
+        for (i, results) in rounds.iter().enumerate() {
+            let base = results[0].1.tasks_per_s;
+            let cells: Vec<String> = results
+                .iter()
+                .map(|(n, r)| format!("{n} {:.0}%", 100.0 * r.tasks_per_s / base))
+                .collect();
+            println!("  round {}: {}", i + 1, cells.join(", "));
+        }
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn table(results: &[(String, Figures)]) {
     print!("\n| figure |");
-    for (n, _) in &results {
+    for (n, _) in results {
         print!(" {n} |");
     }
     print!("\n|---|");
-    for _ in &results {
+    for _ in results {
         print!("---:|");
     }
     println!();
     let row = |label: &str, f: &dyn Fn(&Figures) -> String| {
         print!("| {label} |");
-        for (_, r) in &results {
+        for (_, r) in results {
             print!(" {} |", f(r));
         }
         println!();

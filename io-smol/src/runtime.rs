@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::error::UrlError;
 
@@ -29,18 +30,79 @@ impl SmolRuntime {
     }
 }
 
-pub struct SmolTimer(smol::Timer);
+/// An async-io timer that is re-armed only when it must fire earlier.
+///
+/// Every async-io timer (re-)registration notifies the reactor (an eventfd write that makes
+/// the thread in `epoll_wait` return for nothing), and the control loop moves its deadline on
+/// almost every input (each outbound frame that wants an ack brings its retry 200 ms closer).
+/// Re-arming on each move cost a syscall and a spurious reactor wake-up per dispatch, and a
+/// run of such empty wake-ups makes async-io's `block_on` hand the reactor to its helper
+/// thread, after which every socket event costs a cross-thread wake-up. So a later deadline
+/// leaves the armed one in place; when that fires before the target, the timer re-arms once.
+pub struct SmolTimer {
+    timer: smol::Timer,
+    /// When the owner wants the timer to fire.
+    target: Instant,
+    /// When the async-io timer is armed to fire (`<= target`); `None` once it has fired.
+    armed: Option<Instant>,
+    /// Registrations made (first arming included): what this type exists to keep low.
+    arms: u64,
+}
+
+impl SmolTimer {
+    fn at(at: Instant) -> Self {
+        SmolTimer {
+            timer: smol::Timer::at(at),
+            target: at,
+            armed: Some(at),
+            arms: 1,
+        }
+    }
+
+    fn arm(&mut self, at: Instant) {
+        self.timer.set_at(at);
+        self.armed = Some(at);
+        self.arms += 1;
+    }
+
+    /// How many times the underlying async-io timer was armed.
+    pub fn arms(&self) -> u64 {
+        self.arms
+    }
+}
 
 impl Future for SmolTimer {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.0).poll(cx).map(|_| ())
+        loop {
+            if self.armed.is_none() {
+                // Fired at the target already; pending until the next `reset`.
+                return Poll::Pending;
+            }
+            match Pin::new(&mut self.timer).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(_) => {
+                    self.armed = None;
+                    if Instant::now() >= self.target {
+                        return Poll::Ready(());
+                    }
+                    // Armed for an earlier deadline that has since moved later.
+                    let target = self.target;
+                    self.arm(target);
+                }
+            }
+        }
     }
 }
 
 impl Timer for SmolTimer {
-    fn reset(&mut self, at: std::time::Instant) {
-        self.0.set_at(at);
+    fn reset(&mut self, at: Instant) {
+        self.target = at;
+        match self.armed {
+            // Fires first at `armed`, then re-arms for `at` (see `poll`).
+            Some(armed) if armed <= at => {}
+            _ => self.arm(at),
+        }
     }
 }
 
@@ -59,8 +121,8 @@ impl Runtime for SmolRuntime {
         smol::unblock(f).detach();
     }
 
-    fn timer(&self, at: std::time::Instant) -> SmolTimer {
-        SmolTimer(smol::Timer::at(at))
+    fn timer(&self, at: Instant) -> SmolTimer {
+        SmolTimer::at(at)
     }
 
     async fn connect_ws(
@@ -116,5 +178,56 @@ impl Runtime for SmolRuntime {
         use async_signal::{Signal, Signals};
         let s = Signals::new([Signal::Term, Signal::Int])?;
         Ok(Box::pin(s.map(|_| ())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_later_deadline_does_not_re_register_and_still_fires_no_earlier() {
+        smol::block_on(async {
+            let start = Instant::now();
+            let mut t = SmolTimer::at(start + Duration::from_millis(20));
+            // The control loop's pattern: the deadline creeps later many times.
+            for i in 1..=100u64 {
+                t.reset(start + Duration::from_millis(20 + i));
+            }
+            assert_eq!(t.arms(), 1, "later deadlines must not re-register");
+            let target = start + Duration::from_millis(120);
+            (&mut t).await;
+            assert!(Instant::now() >= target, "fired before its deadline");
+            // One re-arm when the early registration fired short of the target.
+            assert_eq!(t.arms(), 2);
+        });
+    }
+
+    #[test]
+    fn an_earlier_deadline_re_arms_at_once() {
+        smol::block_on(async {
+            let start = Instant::now();
+            let mut t = SmolTimer::at(start + Duration::from_secs(3600));
+            let target = start + Duration::from_millis(10);
+            t.reset(target);
+            assert_eq!(t.arms(), 2);
+            (&mut t).await;
+            assert!(Instant::now() >= target);
+        });
+    }
+
+    #[test]
+    fn a_fired_timer_stays_pending_until_reset_then_fires_again() {
+        smol::block_on(async {
+            let mut t = SmolTimer::at(Instant::now());
+            (&mut t).await;
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            assert!(Pin::new(&mut t).poll(&mut cx).is_pending());
+            let target = Instant::now() + Duration::from_millis(5);
+            t.reset(target);
+            (&mut t).await;
+            assert!(Instant::now() >= target);
+        });
     }
 }
