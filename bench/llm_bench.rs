@@ -72,7 +72,8 @@ fn run(model: &std::path::Path, gen: usize, runs: usize, threads: usize) {
         best_tg = best_tg.max(gen as f64 / decode);
     }
     println!(
-        "{{\"engine\":\"astra\",\"threads\":{threads},\"load_ms\":{load_ms:.1},\"prompt_tokens\":{},\"gen_tokens\":{gen},\"prompt_tok_s\":{best_pp:.1},\"decode_tok_s\":{best_tg:.1},\"peak_rss_mib\":{:.1}}}",
+        "{{\"engine\":\"astra\",\"threads\":{threads},\"avx2\":{},\"load_ms\":{load_ms:.1},\"prompt_tokens\":{},\"gen_tokens\":{gen},\"prompt_tok_s\":{best_pp:.1},\"decode_tok_s\":{best_tg:.1},\"peak_rss_mib\":{:.1}}}",
+        astra_host::ai::llm::model::simd::has_avx2(),
         ids.len(),
         peak_rss_kib() as f64 / 1024.0
     );

@@ -3,6 +3,9 @@
 //! matmul match llama.cpp's as closely as possible.
 
 use super::blocks::QK;
+use super::fused::base;
+#[cfg(target_arch = "x86_64")]
+use super::fused::fast;
 use super::matmul::{Blocks, QMatrix};
 use super::weights::Config;
 
@@ -56,66 +59,17 @@ pub fn add_into(x: &mut [f32], y: &[f32]) {
     }
 }
 
-/// ggml's vector `expf` (`ggml_v_expf`, the AVX-512 form llama.cpp's x86 build runs for
-/// softmax and SiLU: a degree-5 polynomial on the reduced argument, scaled by 2^n), one
-/// lane at a time. It differs from libm's `expf` in the last bit now and then, which is
-/// why it is mirrored rather than replaced by `f32::exp`.
-/// The constants of [`v_expf`] by their bits (ggml writes them as hex floats).
-mod expc {
-    pub const R: u32 = 0x4b40_0000; // 0x1.8p23: adding it rounds to an integer
-    pub const LOG2E: u32 = 0x3fb8_aa3b; // 0x1.715476p+0
-    pub const LN2_HI: u32 = 0x3f31_7200; // 0x1.62e4p-1
-    pub const LN2_LO: u32 = 0x35bf_be8e; // 0x1.7f7d1cp-20
-    pub const C5: u32 = 0x3c07_2010; // 0x1.0e4020p-7
-    pub const C4: u32 = 0x3d2b_9f17; // 0x1.573e2ep-5
-    pub const C3: u32 = 0x3e2a_af33; // 0x1.555e66p-3
-    pub const C2: u32 = 0x3eff_fedb; // 0x1.fffdb6p-2
-    pub const C1: u32 = 0x3f7f_fff6; // 0x1.ffffecp-1
-}
-
-#[inline(always)]
-fn v_expf(x: f32) -> f32 {
-    use expc::*;
-    let c = f32::from_bits;
-    let z = x.mul_add(c(LOG2E), c(R));
-    let n = z - c(R);
-    let b = (-n).mul_add(c(LN2_LO), (-n).mul_add(c(LN2_HI), x));
-    if n.abs() > 192.0 {
-        return if n > 0.0 { f32::INFINITY } else { 0.0 };
-    }
-    let u = b * b;
-    let j = c(C5)
-        .mul_add(b, c(C4))
-        .mul_add(u, c(C3).mul_add(b, c(C2)))
-        .mul_add(u, c(C1).mul_add(b, 1.0));
-    // _mm512_scalef_ps(j, n): j * 2^n rounded once (exact in f64, then one rounding).
-    (j as f64 * 2f64.powi(n as i32)) as f32
-}
-
-#[inline(always)]
-fn swiglu_body(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
-        let x = *g;
-        *g = (x / (1.0 + v_expf(0.0 - x))) * u;
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn swiglu_fma(gate: &mut [f32], up: &[f32]) {
-    swiglu_body(gate, up)
-}
-
-/// `silu(gate) * up` into `gate` (`ggml_swiglu`, SiLU as `x / (1 + expf(-x))`).
+/// `silu(gate) * up` into `gate` (`ggml_swiglu`, SiLU as `x / (1 + expf(-x))` with
+/// ggml's vector `expf`).
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if super::simd::has_avx2() {
             // SAFETY: avx2 and fma are present (run-time check above).
-            return unsafe { swiglu_fma(gate, up) };
+            return unsafe { fast::swiglu(gate, up) };
         }
     }
-    swiglu_body(gate, up)
+    base::swiglu(gate, up)
 }
 
 /// llama.cpp's RoPE for llama (NORM mode): pairs `(x[2i], x[2i+1])` rotated by
@@ -141,158 +95,11 @@ impl Rope {
         {
             if super::simd::has_avx2() {
                 // SAFETY: avx2 and fma are present (run-time check above).
-                return unsafe { self.apply_fma(x, pos) };
+                return unsafe { fast::rope(x, pos, self.dims, self.theta_scale) };
             }
         }
-        self.apply_body(x, pos)
+        base::rope(x, pos, self.dims, self.theta_scale)
     }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn apply_fma(&self, x: &mut [f32], pos: usize) {
-        self.apply_body(x, pos)
-    }
-
-    #[inline(always)]
-    fn apply_body(&self, x: &mut [f32], pos: usize) {
-        let mut theta = pos as f32;
-        for i in (0..self.dims).step_by(2) {
-            let (s, c) = theta.sin_cos();
-            let (x0, x1) = (x[i], x[i + 1]);
-            x[i] = c.mul_add(x0, -(s * x1));
-            x[i + 1] = c.mul_add(x1, s * x0);
-            theta *= self.theta_scale;
-        }
-    }
-}
-
-/// `_mm512_reduce_add_ps` as GCC expands it: halves, quarters, then pairs.
-#[inline(always)]
-fn reduce16(a: &[f32; 16]) -> f32 {
-    let mut h = [0f32; 8];
-    for i in 0..8 {
-        h[i] = a[i + 8] + a[i];
-    }
-    let q = [h[4] + h[0], h[5] + h[1], h[6] + h[2], h[7] + h[3]];
-    let p = [q[0] + q[2], q[1] + q[3]];
-    p[0] + p[1]
-}
-
-/// `ggml_vec_dot_f32` as llama.cpp's AVX-512 build runs it: four 16-lane FMA
-/// accumulators over steps of 64 values (value `i` in accumulator `(i % 64) / 16`, lane
-/// `i % 16`), combined as (0+2) + (1+3), reduced by [`reduce16`]. `a.len()` must be a
-/// multiple of 64 (callers zero-pad, which adds exact zeros).
-#[inline(always)]
-fn vec_dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 64];
-    for (ca, cb) in a.chunks_exact(64).zip(b.chunks_exact(64)) {
-        for i in 0..64 {
-            acc[i] = ca[i].mul_add(cb[i], acc[i]);
-        }
-    }
-    reduce64(&acc)
-}
-
-/// The reduction of [`vec_dot_f32`]'s four accumulators.
-#[inline(always)]
-fn reduce64(acc: &[f32; 64]) -> f32 {
-    let mut x = [0f32; 16];
-    for l in 0..16 {
-        x[l] = (acc[l] + acc[32 + l]) + (acc[16 + l] + acc[48 + l]);
-    }
-    reduce16(&x)
-}
-
-/// One position's attention over `n_kv` cached positions, all heads. llama.cpp pads its KV
-/// length to a multiple of 64 or more (masked cells add exact zeros), so lane `j % 64` of
-/// `ggml_vec_dot_f32` is where position `j` lands, as here. `batched` says the
-/// pass runs several tokens: llama.cpp then computes `softmax · V` with tinyBLAS (one
-/// 16-lane FMA accumulator per output, [`reduce16`]) instead of `ggml_vec_dot_f32`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn attention_body(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    n_kv: usize,
-    c: &Config,
-    scale: f32,
-    batched: bool,
-    out: &mut [f32],
-) {
-    let (hd, kvw) = (c.head_dim, c.n_head_kv * c.head_dim);
-    let group = c.n_head / c.n_head_kv;
-    let mut p = vec![0f32; n_kv];
-    let lanes = if batched { 16 } else { 64 };
-    let mut acc = vec![0f32; lanes * hd];
-    let padded_hd = hd.div_ceil(64) * 64;
-    let mut qpad = vec![0f32; padded_hd];
-    let mut kpad = vec![0f32; padded_hd];
-    for h in 0..c.n_head {
-        let kvh = h / group;
-        qpad[..hd].copy_from_slice(&q[h * hd..(h + 1) * hd]);
-        let mut max = f32::NEG_INFINITY;
-        for (j, pj) in p.iter_mut().enumerate() {
-            kpad[..hd].copy_from_slice(&k[j * kvw + kvh * hd..][..hd]);
-            *pj = vec_dot_f32(&kpad, &qpad) * scale;
-            max = max.max(*pj);
-        }
-        // ggml_vec_soft_max_f32: exp(x - max) 16 at a time, each 16 summed as a 512-bit
-        // reduction and added in f64; the masked tail is exp(-inf) = 0, which the
-        // zero-padded last chunk reproduces.
-        let mut sum = 0f64;
-        for chunk in p.chunks_mut(16) {
-            let mut l16 = [0f32; 16];
-            for (l, pj) in l16.iter_mut().zip(chunk.iter_mut()) {
-                *pj = v_expf(*pj - max);
-                *l = *pj;
-            }
-            sum += reduce16(&l16) as f64;
-        }
-        let inv = (1.0 / sum) as f32;
-        p.iter_mut().for_each(|pj| *pj *= inv);
-        // out[d] = sum_j p[j] v[j][d] (llama.cpp's transposed V: one dot product over j).
-        acc.iter_mut().for_each(|a| *a = 0.0);
-        for (j, &pj) in p.iter().enumerate() {
-            let vj = &v[j * kvw + kvh * hd..][..hd];
-            let lane = &mut acc[(j % lanes) * hd..][..hd];
-            for (a, &vd) in lane.iter_mut().zip(vj) {
-                *a = pj.mul_add(vd, *a);
-            }
-        }
-        let oh = &mut out[h * hd..(h + 1) * hd];
-        for (d, o) in oh.iter_mut().enumerate() {
-            *o = if batched {
-                let mut l16 = [0f32; 16];
-                for (l, x) in l16.iter_mut().enumerate() {
-                    *x = acc[l * hd + d];
-                }
-                reduce16(&l16)
-            } else {
-                let mut l64 = [0f32; 64];
-                for (l, x) in l64.iter_mut().enumerate() {
-                    *x = acc[l * hd + d];
-                }
-                reduce64(&l64)
-            };
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn attention_fma(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    n_kv: usize,
-    c: &Config,
-    scale: f32,
-    batched: bool,
-    out: &mut [f32],
-) {
-    attention_body(q, k, v, n_kv, c, scale, batched, out)
 }
 
 /// Causal attention of one position (`q`: all heads) over the first `n_kv` cached
@@ -313,14 +120,15 @@ pub fn attention(
     {
         if super::simd::has_avx2() {
             // SAFETY: avx2 and fma are present (run-time check above).
-            return unsafe { attention_fma(q, k, v, n_kv, c, scale, batched, out) };
+            return unsafe { fast::attention(q, k, v, n_kv, c, scale, batched, out) };
         }
     }
-    attention_body(q, k, v, n_kv, c, scale, batched, out)
+    base::attention(q, k, v, n_kv, c, scale, batched, out)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::fused::base::{reduce16, reduce64, reduce_rows, v_expf};
     use super::*;
 
     #[test]
@@ -333,6 +141,69 @@ mod tests {
         }
         assert_eq!(v_expf(f32::NEG_INFINITY), 0.0);
         assert_eq!(v_expf(0.0), 1.0);
+    }
+
+    #[test]
+    fn row_wise_reduction_equals_the_per_column_one() {
+        let hd = 8;
+        for lanes in [16usize, 64] {
+            let acc: Vec<f32> = (0..lanes * hd)
+                .map(|i| ((i * 7919) % 1000) as f32 * 1.37e-3 - 0.5)
+                .collect();
+            let mut want = vec![0f32; hd];
+            for (d, w) in want.iter_mut().enumerate() {
+                let col: Vec<f32> = (0..lanes).map(|l| acc[l * hd + d]).collect();
+                *w = if lanes == 64 {
+                    reduce64(&col.try_into().unwrap())
+                } else {
+                    reduce16(&col.try_into().unwrap())
+                };
+            }
+            let mut got = vec![0f32; hd];
+            reduce_rows(&mut acc.clone(), lanes, hd, &mut got);
+            assert_eq!(got, want, "{lanes} lanes");
+        }
+    }
+
+    #[test]
+    fn the_avx2_and_portable_attention_give_the_same_bits() {
+        if !super::super::simd::has_avx2() {
+            return;
+        }
+        let c = Config {
+            n_embd: 256,
+            n_layer: 1,
+            n_head: 4,
+            n_head_kv: 2,
+            n_ff: 512,
+            head_dim: 64,
+            rope_dim: 64,
+            rope_base: 10000.0,
+            eps: 1e-5,
+            vocab: 10,
+        };
+        let r = |i: usize| ((i * 2654435761) % 10007) as f32 / 5003.0 - 1.0;
+        let n_kv = 150;
+        let q: Vec<f32> = (0..256).map(r).collect();
+        let k: Vec<f32> = (0..n_kv * 128).map(|i| r(i + 7)).collect();
+        let v: Vec<f32> = (0..n_kv * 128).map(|i| r(i + 13)).collect();
+        for batched in [false, true] {
+            let (mut a, mut b) = (vec![0f32; 256], vec![0f32; 256]);
+            base::attention(&q, &k, &v, n_kv, &c, 0.125, batched, &mut a);
+            // SAFETY: avx2 and fma are present (checked above).
+            unsafe { fast::attention(&q, &k, &v, n_kv, &c, 0.125, batched, &mut b) };
+            assert_eq!(a, b, "batched {batched}");
+        }
+        let (mut g1, mut g2) = (q.clone(), q.clone());
+        base::swiglu(&mut g1, &k[..256]);
+        // SAFETY: as above.
+        unsafe { fast::swiglu(&mut g2, &k[..256]) };
+        assert_eq!(g1, g2);
+        let (mut h1, mut h2) = (q[..64].to_vec(), q[..64].to_vec());
+        base::rope(&mut h1, 77, 64, 0.8);
+        // SAFETY: as above.
+        unsafe { fast::rope(&mut h2, 77, 64, 0.8) };
+        assert_eq!(h1, h2);
     }
 
     #[test]

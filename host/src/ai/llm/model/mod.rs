@@ -6,15 +6,17 @@
 //! - [`blocks`]: the ggml block formats and activation quantizers;
 //! - [`q4_1`], [`q8_0`]: the dot-product kernels (AVX2 and scalar, bit-identical);
 //! - [`matmul`]: a quantized matrix times activations, split over threads;
-//! - [`math`]: the f32 ops between matmuls; [`forward`]: the pass and its KV cache.
+//! - [`math`]: the f32 ops between matmuls ([`fused`]: those that must round as ggml's
+//!   AVX-512 code, portable and AVX2+FMA builds); [`forward`]: the pass and its KV cache.
 
 pub mod blocks;
 pub mod forward;
+pub mod fused;
 pub mod math;
 pub mod matmul;
 pub mod q4_1;
 pub mod q8_0;
-mod simd;
+pub mod simd;
 pub mod weights;
 
 pub use forward::Model;
