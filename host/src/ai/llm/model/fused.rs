@@ -108,7 +108,7 @@ pub fn reduce_rows(acc: &mut [f32], lanes: usize, hd: usize, out: &mut [f32]) {
     for (step, n) in [(8usize, 8usize), (4, 4), (2, 2)] {
         for i in 0..n {
             for d in 0..hd {
-                acc[i * hd + d] = acc[(i + step) * hd + d] + acc[i * hd + d];
+                acc[i * hd + d] += acc[(i + step) * hd + d];
             }
         }
     }
@@ -206,8 +206,12 @@ pub mod base {
     fused_ops!(#[inline]);
 }
 
-/// The kernels compiled for AVX2+FMA; call only after `simd::has_avx2()`.
+/// The kernels compiled for AVX2+FMA.
+///
+/// # Safety
+/// Every function here may be called only after `simd::has_avx2()` returned true.
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::missing_safety_doc)]
 pub mod fast {
     use super::expc;
     use super::Config;

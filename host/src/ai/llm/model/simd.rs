@@ -26,7 +26,7 @@ pub fn has_avx2() -> bool {
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn h2f_f16c(h: u16) -> f32 {
+pub(super) unsafe fn h2f_f16c(h: u16) -> f32 {
     use std::arch::x86_64::*;
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
 }
@@ -35,7 +35,7 @@ pub unsafe fn h2f_f16c(h: u16) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn hsum8_avx(x: std::arch::x86_64::__m256) -> f32 {
+pub(super) unsafe fn hsum8_avx(x: std::arch::x86_64::__m256) -> f32 {
     use std::arch::x86_64::*;
     let mut r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
     r = _mm_add_ps(r, _mm_movehl_ps(r, r));

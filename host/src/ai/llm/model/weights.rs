@@ -67,8 +67,8 @@ impl<R: Read + Seek> Reader<'_, R> {
         let n: usize = dims.iter().product();
         let size = match info.ggml_dtype {
             GgmlDType::F32 => n * 4,
-            GgmlDType::Q4_1 if n % QK == 0 => n / QK * Q4_1_BYTES,
-            GgmlDType::Q8_0 if n % QK == 0 => n / QK * Q8_0_BYTES,
+            GgmlDType::Q4_1 if n.is_multiple_of(QK) => n / QK * Q4_1_BYTES,
+            GgmlDType::Q8_0 if n.is_multiple_of(QK) => n / QK * Q8_0_BYTES,
             t => {
                 return Err(format!(
                     "tensor {name} has ggml type {t:?} (shape {dims:?}); this backend reads only F32, Q4_1 and Q8_0 tensors: use a Q4_1 or Q8_0 GGUF"
@@ -103,7 +103,7 @@ impl<R: Read + Seek> Reader<'_, R> {
                 "tensor {name} has shape {dims:?}; expected [{rows}, {cols}] from the metadata"
             ));
         }
-        if cols % QK != 0 {
+        if !cols.is_multiple_of(QK) {
             return Err(format!(
                 "tensor {name}: rows of {cols} values are not whole 32-value blocks"
             ));
@@ -152,7 +152,7 @@ pub fn config(ct: &Content) -> Result<Config, String> {
     }
     let head_dim = n_embd / n_head;
     let rope_dim = meta_u32(ct, "llama.rope.dimension_count").unwrap_or(head_dim);
-    if rope_dim > head_dim || rope_dim % 2 != 0 {
+    if rope_dim > head_dim || !rope_dim.is_multiple_of(2) {
         return Err(format!(
             "metadata llama.rope.dimension_count = {rope_dim} must be even and at most the head size {head_dim}"
         ));
