@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# LLM inference: candle (the llm_inference backend) vs llama.cpp (llama-cpp-python) on the
+# LLM inference: astra (the llm_inference backend) vs llama.cpp (llama-cpp-python) on the
 # same GGUF, same prompt, same thread count, side by side in one run.
 #
 #   bench/llm.sh [THREADS...]        # default: 1 2
@@ -33,16 +33,17 @@ cargo build --quiet --release -p astra-host --features ai --example llm_bench
 BIN=target/release/examples/llm_bench
 
 echo "model: $MODEL"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "llama-cpp-python $("$VENV/bin/python" -c 'import llama_cpp; print(llama_cpp.__version__)'), decode $GEN tokens, best of $RUNS"
 printf '%-8s %-10s %8s %10s %10s %9s %9s\n' threads engine load_ms prompt_t/s decode_t/s rss_MiB prompt_tok
 for t in "${THREADS[@]}"; do
-    c=$(CANDLE_NUM_THREADS=$t RAYON_NUM_THREADS=$t "$BIN" --model "$MODEL" --gen "$GEN" --runs "$RUNS")
+    c=$("$BIN" --model "$MODEL" --threads "$t" --gen "$GEN" --runs "$RUNS")
     l=$(OMP_NUM_THREADS=$t "$VENV/bin/python" bench/llm_bench.py --model "$MODEL" --threads "$t" --gen "$GEN" --runs "$RUNS")
     python3 - "$t" "$c" "$l" <<'PY'
 import json, sys
 t, c, l = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 for r in (c, l):
     print(f"{t:<8} {r['engine']:<10} {r['load_ms']:>8.0f} {r['prompt_tok_s']:>10.1f} {r['decode_tok_s']:>10.1f} {r['peak_rss_mib']:>9.1f} {r['prompt_tokens']:>9}")
-print(f"{t:<8} {'ratio':<10} {l['load_ms']/c['load_ms']:>7.2f}x {c['prompt_tok_s']/l['prompt_tok_s']:>9.2f}x {c['decode_tok_s']/l['decode_tok_s']:>9.2f}x {c['peak_rss_mib']/l['peak_rss_mib']:>8.2f}x   (candle/llama.cpp; load: llama.cpp/candle)")
+print(f"{t:<8} {'ratio':<10} {l['load_ms']/c['load_ms']:>7.2f}x {c['prompt_tok_s']/l['prompt_tok_s']:>9.2f}x {c['decode_tok_s']/l['decode_tok_s']:>9.2f}x {c['peak_rss_mib']/l['peak_rss_mib']:>8.2f}x   (astra/llama.cpp; load: llama.cpp/astra)")
 PY
 done

@@ -181,10 +181,12 @@ fn first_difference(a: &[u32], b: &[u32]) -> usize {
 }
 
 /// Chats whose greedy output is known to leave both llama.cpp configurations before token
-/// 32: chat 1 follows the F32-KV run for 17 tokens, then picks `<|im_end|>` where
-/// llama.cpp picks "\n" (llama.cpp margin 0.28, candle's the other way round by 0.30). The
-/// logits differ by up to ~0.3 (candle's Q8_1 activation sums are rounded to f16 in f16
-/// arithmetic, ggml's in f32); `greedy_known_gap_chat_1` keeps that failure visible.
+/// 32: chat 1 follows the F32-KV run for 9 tokens (F16-KV: 10), then takes the other side
+/// of a near-tie (llama.cpp's top-2 margin there is 0.07; ours 0.003). Our forward pass
+/// mirrors ggml's arithmetic but is not bit-exact yet: teacher-forced over llama.cpp's
+/// F32-KV tokens its logits differ by 0.09 on average (max ~0.5), less than llama.cpp's own
+/// F16-KV run differs from its F32-KV run (0.25 average), which is why both runs are
+/// accepted. `greedy_known_gap_chat_1` keeps the failure visible.
 const KNOWN_GAP: [usize; 1] = [1];
 
 /// Greedy tokens for chat `i` through the executor (streamed text checked), and how many
@@ -251,7 +253,7 @@ fn greedy_decoding_matches_llama_cpp_and_streams_before_the_result() {
 
 /// The known gap (see [`KNOWN_GAP`]): fails today, kept so the gap is measured, not hidden.
 #[test]
-#[ignore = "known gap: chat 1 leaves llama.cpp at token 17 (logit differences up to ~0.3); see KNOWN_GAP"]
+#[ignore = "known gap: chat 1 leaves llama.cpp at token 9/10 (near-tie, margin 0.07); see KNOWN_GAP"]
 fn greedy_known_gap_chat_1() {
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();

@@ -1,14 +1,17 @@
-//! A llama-family GGUF model on candle's CPU backend: `quantized_llama` weights (any ggml
-//! quantisation candle reads), the tokenizer and chat template from the file's metadata.
+//! A llama-family GGUF model: candle parses the file, our own forward pass ([`super::model`])
+//! computes on its raw Q4_1/Q8_0 blocks the way llama.cpp does; the tokenizer and chat
+//! template come from the file's metadata.
 
 use super::chat::{self, Message};
 use super::error::LlmError;
 use super::generate::Backend;
+use super::model::{Model, Weights};
 use super::request::PromptInput;
 use super::tokenizer::GgufTokenizer;
 use candle_core::quantized::gguf_file::Content;
-use candle_core::{Device, Tensor};
-use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
+// The context cap candle's llama used, kept so `context_length` (and the F32 KV cache it
+// bounds: 4096 positions are ~190 MB for SmolLM2-135M) stays what it was.
+use candle_transformers::models::quantized_llama::MAX_SEQ_LEN;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -29,10 +32,9 @@ pub struct ModelInfo {
 
 pub struct GgufModel {
     info: ModelInfo,
-    weights: ModelWeights,
+    model: Model,
     tokenizer: GgufTokenizer,
     template: Option<String>,
-    device: Device,
 }
 
 fn file_version(path: &Path) -> std::io::Result<String> {
@@ -85,9 +87,7 @@ impl GgufModel {
             .get("llama.context_length")
             .and_then(|v| v.to_u32().ok())
             .map_or(MAX_SEQ_LEN, |n| (n as usize).min(MAX_SEQ_LEN));
-        let device = Device::Cpu;
-        let weights = ModelWeights::from_gguf(ct, &mut file, &device)
-            .map_err(|e| load_err(format!("cannot build the model: {e}")))?;
+        let weights = Weights::read(&ct, &mut file).map_err(unsupported)?;
         let load_ms = started.elapsed().as_millis() as u64;
         let version = file_version(path).map_err(|e| load_err(e.to_string()))?;
         Ok(GgufModel {
@@ -100,10 +100,9 @@ impl GgufModel {
                 has_chat_template: template.is_some(),
                 load_ms,
             },
-            weights,
+            model: Model::new(weights),
             tokenizer,
             template,
-            device,
         })
     }
 
@@ -133,13 +132,6 @@ impl GgufModel {
             &self.tokenizer.eos_text(),
         )
         .map_err(|p| LlmError::request("messages_json", p))
-    }
-
-    fn inference(&self, e: candle_core::Error) -> LlmError {
-        LlmError::Inference {
-            model: self.info.model.clone(),
-            problem: e.to_string(),
-        }
     }
 }
 
@@ -173,18 +165,11 @@ impl Backend for GgufModel {
     }
 
     fn forward(&mut self, ids: &[u32], pos: usize) -> Result<Vec<f32>, LlmError> {
-        let x = Tensor::new(ids, &self.device)
-            .and_then(|t| t.unsqueeze(0))
-            .map_err(|e| self.inference(e))?;
-        if pos == 0 {
-            self.weights.clear_kv_cache();
-        }
-        let logits = self
-            .weights
-            .forward(&x, pos)
-            .and_then(|l| l.squeeze(0))
-            .and_then(|l| l.to_dtype(candle_core::DType::F32))
-            .and_then(|l| l.to_vec1::<f32>());
-        logits.map_err(|e| self.inference(e))
+        self.model
+            .forward(ids, pos)
+            .map_err(|problem| LlmError::Inference {
+                model: self.info.model.clone(),
+                problem,
+            })
     }
 }

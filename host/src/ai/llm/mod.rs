@@ -5,7 +5,8 @@
 //!   generating, the result with text, token counts and timings, the output artifact).
 //! - [`generate`]: the decoding loop over any [`generate::Backend`]; [`sampler`] and
 //!   [`stop`]: token choice and streamed text with stop strings.
-//! - [`gguf`]: the candle backend; [`tokenizer`] and [`chat`]: llama.cpp-exact token ids
+//! - [`gguf`]: the GGUF backend, on [`model`]: our llama forward pass (llama.cpp's
+//!   numerics, AVX2 kernels, `ai_threads` compute threads); [`tokenizer`] and [`chat`]: llama.cpp-exact token ids
 //!   and the model's chat template from the GGUF metadata.
 //! - [`service`]: the per-model thread; [`LlmCache`]: loaded models by file.
 
@@ -14,6 +15,7 @@ mod error;
 pub mod generate;
 pub mod gguf;
 pub mod handler;
+pub mod model;
 pub mod request;
 pub mod sampler;
 pub mod service;

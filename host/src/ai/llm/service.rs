@@ -3,10 +3,9 @@
 //! channel and run one at a time; the thread sends progress events back while it generates
 //! and checks the task's cancel token before every token.
 //!
-//! Threads: rayon work runs in a pool of `threads`, but candle 0.11's quantized matmuls
-//! use candle's own process-wide pool, sized once from `CANDLE_NUM_THREADS` (else
-//! `RAYON_NUM_THREADS`, else the physical core count). Set it to the same value as
-//! `ASTRA_WORKER_AI_THREADS` to bound the cores decoding uses.
+//! Threads: the model's compute (the row-split matmuls of `model/matmul.rs`) runs in a
+//! rayon pool of exactly `threads` threads (`ai_threads`), created here and kept for the
+//! model's life; the model thread works inside it (`install`), so it is one of them.
 
 use super::error::LlmError;
 use super::generate::{self, Backend, Event, GenerateParams, Generation};
