@@ -64,16 +64,21 @@ impl Rng {
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
         // Every frame carries one: written into one buffer instead of 17 `format!`s.
+        // The 36 bytes are built on the stack and copied once (pushing `char`s cost each
+        // a capacity and UTF-8 width check).
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut s = String::with_capacity(36);
+        let mut out = [b'-'; 36];
+        let mut at = 0;
         for (i, x) in b.iter().enumerate() {
             if matches!(i, 4 | 6 | 8 | 10) {
-                s.push('-');
+                at += 1; // the '-' already there
             }
-            s.push(HEX[(x >> 4) as usize] as char);
-            s.push(HEX[(x & 0x0f) as usize] as char);
+            out[at] = HEX[(x >> 4) as usize];
+            out[at + 1] = HEX[(x & 0x0f) as usize];
+            at += 2;
         }
-        s
+        // Only hex digits and '-': valid UTF-8.
+        std::str::from_utf8(&out).map_or_else(|_| String::new(), str::to_owned)
     }
 }
 

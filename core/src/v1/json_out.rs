@@ -32,13 +32,15 @@ impl<'a> JsonOut<'a> {
     }
 
     pub fn u64(&mut self, n: u64) -> &mut Self {
-        // Writing to a String cannot fail.
-        let _ = write!(self.buf, "{n}");
+        push_u64(self.buf, n);
         self
     }
 
     pub fn i64(&mut self, n: i64) -> &mut Self {
-        let _ = write!(self.buf, "{n}");
+        if n < 0 {
+            self.buf.push('-');
+        }
+        push_u64(self.buf, n.unsigned_abs());
         self
     }
 
@@ -48,7 +50,14 @@ impl<'a> JsonOut<'a> {
     }
 
     pub fn number(&mut self, n: &Number) -> &mut Self {
-        // `Number`'s Display is serde_json's own serialisation of it (itoa / shortest float).
+        // `Number`'s Display is serde_json's own serialisation of it (itoa / shortest float);
+        // integers, the common case, are written here with the same digits.
+        if let Some(u) = n.as_u64() {
+            return self.u64(u);
+        }
+        if let Some(i) = n.as_i64() {
+            return self.i64(i);
+        }
         let _ = write!(self.buf, "{n}");
         self
     }
@@ -94,6 +103,23 @@ impl<'a> JsonOut<'a> {
         }
         self.raw("}")
     }
+}
+
+/// Appends the decimal digits of `n` (what `Display` writes), without going through
+/// `core::fmt`, which showed in the simulator's profile (every frame has a few integers).
+fn push_u64(buf: &mut String, mut n: u64) {
+    let mut d = [0u8; 20];
+    let mut at = d.len();
+    loop {
+        at -= 1;
+        d[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits only: valid UTF-8.
+    buf.push_str(std::str::from_utf8(&d[at..]).unwrap_or_default());
 }
 
 /// How many leading bytes of `b` need no escaping in JSON: the index of the first `"`, `\`
@@ -178,6 +204,30 @@ mod tests {
         let mut s = String::new();
         f(&mut JsonOut::new(&mut s));
         s
+    }
+
+    #[test]
+    fn integers_are_written_as_display_writes_them() {
+        let mut cases: Vec<i64> = vec![0, 1, 9, 10, 99, 100, -1, -10, i64::MIN, i64::MAX];
+        cases.extend((0..64).map(|s| 1i64 << s).flat_map(|x| [x - 1, x, -x]));
+        for n in cases {
+            let mut b = String::new();
+            JsonOut::new(&mut b).i64(n);
+            assert_eq!(b, n.to_string());
+        }
+        for n in [
+            0u64,
+            7,
+            10,
+            1 << 40,
+            u64::MAX,
+            u64::MAX - 1,
+            10_000_000_000_000_000_000,
+        ] {
+            let mut b = String::new();
+            JsonOut::new(&mut b).u64(n);
+            assert_eq!(b, n.to_string());
+        }
     }
 
     #[test]
