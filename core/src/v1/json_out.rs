@@ -129,10 +129,13 @@ pub(crate) fn plain_len(b: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let v = u64::from_le_bytes(w);
+    // `chunks_exact` keeps the bounds checks out of the loop (`get(i..i + 8)` paid two per
+    // step, a visible share of the decoder's time: most strings are one or two words).
+    let mut words = b.chunks_exact(8);
+    for chunk in &mut words {
+        let v = u64::from_le_bytes([
+            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+        ]);
         // A byte is flagged if it is below 0x20 or equal to `"` or `\` (classic bit tricks:
         // `x - 0x01..` borrows into the high bit exactly for zero bytes of `x`). Bytes of
         // 0x80 and above never flag: their high bit is masked out by `!v`.
@@ -147,7 +150,7 @@ pub(crate) fn plain_len(b: &[u8]) -> usize {
         }
         i += 8;
     }
-    while let Some(&c) = b.get(i) {
+    for &c in words.remainder() {
         if c == b'"' || c == b'\\' || c < 0x20 {
             break;
         }

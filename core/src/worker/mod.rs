@@ -313,9 +313,9 @@ impl Worker {
             Err(e) => return self.on_bad_frame(e),
         };
         bump(&mut self.stats.frames_received, &inbound.env.kind);
+        // `inbound` is this call's own value, so its id can be lent to `on_ack` as is.
         if let Some(for_id) = inbound.env.ack_for() {
-            let for_id = for_id.to_string();
-            self.on_ack(&for_id);
+            self.on_ack(for_id);
         }
         let env = inbound.env;
         match inbound.body {

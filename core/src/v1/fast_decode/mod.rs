@@ -93,26 +93,30 @@ impl<'a> P<'a> {
     }
 
     /// The body of a string with no escapes or control characters, borrowed.
+    #[inline]
     fn plain_str(&mut self) -> R<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
-        self.i += super::json_out::plain_len(self.b.get(start..)?);
-        if *self.b.get(self.i)? != b'"' {
+        let rest = self.b.get(start..)?;
+        let n = super::json_out::plain_len(rest);
+        if *rest.get(n)? != b'"' {
             return None; // an escape, a control character or the end of the text
         }
-        let s = self.s.get(start..self.i)?;
-        self.i += 1;
+        let s = self.s.get(start..start + n)?;
+        self.i = start + n + 1;
         Some(s)
     }
 
     /// Any string; one with escapes is unescaped by serde_json itself, for exactness.
     fn string(&mut self) -> R<String> {
-        if self.peek()? != b'"' {
-            return None;
-        }
+        self.ws();
         let open = self.i;
         if let Some(s) = self.plain_str() {
             return Some(s.to_string());
+        }
+        // `plain_str` consumed nothing but whitespace unless the string opened here.
+        if *self.b.get(open)? != b'"' {
+            return None;
         }
         self.i = open + 1;
         loop {
