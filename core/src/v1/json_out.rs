@@ -162,6 +162,8 @@ pub(crate) fn plain_len(b: &[u8]) -> usize {
 /// serde_json's escaping: `"` and `\` backslashed, control characters below 0x20 as the
 /// short escapes `\b \t \n \f \r` or `\u00xx` (lower-case hex); everything else verbatim.
 fn escape_into(buf: &mut String, s: &str) {
+    // One capacity check for the common, escape-free case instead of three.
+    buf.reserve(s.len() + 2);
     buf.push('"');
     let bytes = s.as_bytes();
     let plain = plain_len(bytes);
