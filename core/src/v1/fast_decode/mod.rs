@@ -66,6 +66,7 @@ struct P<'a> {
 
 impl<'a> P<'a> {
     /// JSON whitespace, exactly the four characters serde_json skips.
+    #[inline]
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
             self.i += 1;
@@ -209,6 +210,10 @@ impl<'a> P<'a> {
             b'[' => Value::Array(self.array(P::value)?),
             _ => {
                 let t = self.number_token()?;
+                // A lone `0` (most heartbeat metrics) is serde_json's `U64(0)` as well.
+                if t == "0" {
+                    return Some(Value::Number(Number::from(0u64)));
+                }
                 let plain = t.bytes().all(|c| c.is_ascii_digit()) && !t.starts_with('0');
                 match plain.then(|| t.parse::<u64>().ok()).flatten() {
                     Some(n) => Value::Number(Number::from(n)),
@@ -315,6 +320,7 @@ mod tests {
                 "\"outbox\":0",
                 "\"outbox\":-0,\"f\":1.5e3,\"big\":18446744073709551616",
             ),
+            HB.replace("\"outbox\":0", "\"outbox\":0,\"z\":[0,-0,0.0,0e0]"),
             RES.replace("\"n1\"}", "\"n\\u00e9\\n\"}"),
             RES.replace("\"duration_ms\":12", "\"duration_ms\":null,\"error\":null"),
             RES.replace("\"node\":\"n1\"", "\"node\":\"NaN Infinity\""),
