@@ -6,7 +6,8 @@ use astra_sim::{run_seed, SimOptions};
 use std::process::ExitCode;
 
 /// Every frame the simulator encodes and decodes allocates; mimalloc serves that churn far
-/// more cheaply than glibc's malloc (BENCHMARKS.md §4). The binary only: the library and its
+/// more cheaply than glibc's malloc (BENCHMARKS.md §4); its v2 allocator (the `v2` feature in
+/// Cargo.toml) took fewer CPU seconds than v3 here. The binary only: the library and its
 /// tests keep the system allocator.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
