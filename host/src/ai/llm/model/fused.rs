@@ -218,5 +218,5 @@ pub mod base {
 pub mod fast {
     use super::expc;
     use super::Config;
-    fused_ops!(#[target_feature(enable = "avx2,fma")]);
+    fused_ops!(#[inline] #[target_feature(enable = "avx2,fma")]);
 }

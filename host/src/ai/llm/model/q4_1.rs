@@ -192,11 +192,7 @@ macro_rules! q4_1_x4_kernel {
 }
 
 q4_1_x4_kernel!(dot_x4_avx2, "avx2,fma,f16c", dp_u8i8_avx2);
-q4_1_x4_kernel!(
-    dot_x4_vnni,
-    "avx2,fma,f16c,avx512vnni,avx512vl",
-    dp_u8i8_vnni
-);
+q4_1_x4_kernel!(dot_x4_vnni, "avx2,fma,f16c", dp_u8i8_vnni);
 
 #[cfg(test)]
 mod tests {

@@ -79,16 +79,28 @@ pub(super) unsafe fn dp_u8i8_avx2(
     _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1))
 }
 
-/// [`dp_u8i8_avx2`] in one `vpdpbusd` (same exact i32 sums).
+/// [`dp_u8i8_avx2`] in one `vpdpbusd` (same exact i32 sums). Written as inline asm: the
+/// intrinsic and the `avx512vnni` target feature need Rust 1.89, the workspace's MSRV is
+/// 1.88. The EVEX form is forced, so [`has_vnni`] (AVX512-VNNI and -VL) is what the caller
+/// must have checked.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn dp_u8i8_vnni(
     a: std::arch::x86_64::__m256i,
     b: std::arch::x86_64::__m256i,
 ) -> std::arch::x86_64::__m256i {
     use std::arch::x86_64::*;
-    _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b)
+    let mut acc = _mm256_setzero_si256();
+    // acc += (unsigned bytes of a) · (signed bytes of b), per group of four.
+    std::arch::asm!(
+        "{{evex}} vpdpbusd {acc}, {a}, {b}",
+        acc = inout(ymm_reg) acc,
+        a = in(ymm_reg) a,
+        b = in(ymm_reg) b,
+        options(pure, nomem, nostack, preserves_flags),
+    );
+    acc
 }
 
 /// `hsum_float_8` of a row whose lanes 0..4 are `lo` and lanes 4..8 are `hi` (the
