@@ -54,6 +54,62 @@ impl Default for BlockQ8_1 {
     }
 }
 
+/// The blocks of four consecutive rows at the same column, regrouped at load time (the
+/// same bytes as four [`BlockQ4_1`]s): the four scales and offsets side by side, so one F16C
+/// conversion serves four rows, and the quants of rows (0, 1) and (2, 3) adjacent, so one
+/// 256-bit load brings two rows' nibbles. A matrix of such groups is read as one stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C)]
+pub struct BlockQ4_1x4 {
+    pub d: [u16; 4],
+    pub m: [u16; 4],
+    pub qs: [[u8; 16]; 4],
+}
+
+/// Four rows' [`BlockQ8_0`]s at the same column, regrouped as [`BlockQ4_1x4`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+pub struct BlockQ8_0x4 {
+    pub d: [u16; 4],
+    pub qs: [[i8; QK]; 4],
+}
+
+impl BlockQ4_1x4 {
+    /// Row `r` (0..4) of the group as a plain block.
+    #[inline]
+    pub fn row(&self, r: usize) -> BlockQ4_1 {
+        BlockQ4_1 {
+            d: self.d[r],
+            m: self.m[r],
+            qs: self.qs[r],
+        }
+    }
+}
+
+impl BlockQ8_0x4 {
+    #[inline]
+    pub fn row(&self, r: usize) -> BlockQ8_0 {
+        BlockQ8_0 {
+            d: self.d[r],
+            qs: self.qs[r],
+        }
+    }
+}
+
+/// Regroups a row-major matrix of `bpr` blocks per row (rows a multiple of 4) into groups
+/// of four rows: group `g`, column block `b` holds rows `4g..4g+4` at block `b`.
+pub fn interleave4<B: Copy, G>(blocks: &[B], bpr: usize, group: impl Fn([B; 4]) -> G) -> Vec<G> {
+    let rows = blocks.len() / bpr;
+    debug_assert!(rows.is_multiple_of(4));
+    let mut out = Vec::with_capacity(blocks.len() / 4);
+    for g in 0..rows / 4 {
+        for b in 0..bpr {
+            out.push(group([0, 1, 2, 3].map(|r| blocks[(4 * g + r) * bpr + b])));
+        }
+    }
+    out
+}
+
 pub const Q4_1_BYTES: usize = 20;
 pub const Q8_0_BYTES: usize = 34;
 
@@ -103,6 +159,7 @@ impl BlockQ8_0 {
 
 /// Scale, inverse scale and the rounded quants of one 32-value block, as ggml computes
 /// them before storing.
+#[inline(always)]
 fn quantize_block(x: &[f32]) -> (f32, [i8; QK]) {
     let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
     let d = amax / 127.0;
@@ -119,8 +176,35 @@ fn quantize_block(x: &[f32]) -> (f32, [i8; QK]) {
     (d, qs)
 }
 
-/// ggml `quantize_row_q8_1`: `x.len()` must be a multiple of 32.
+/// ggml `quantize_row_q8_1`: `x.len()` must be a multiple of 32. With AVX2 the same code
+/// is compiled for it (the max and the rounding vectorize; same bits).
 pub fn quantize_q8_1(x: &[f32], out: &mut Vec<BlockQ8_1>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if super::simd::has_avx2() {
+            // SAFETY: avx2, fma and f16c are present (run-time check above).
+            return unsafe { quantize_q8_1_avx2(x, out) };
+        }
+    }
+    quantize_q8_1_portable(x, out)
+}
+
+/// [`quantize_q8_0`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_q8_0_avx2(x: &[f32], out: &mut Vec<BlockQ8_0>) {
+    quantize_q8_0_portable(x, out)
+}
+
+/// [`quantize_q8_1`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_q8_1_avx2(x: &[f32], out: &mut Vec<BlockQ8_1>) {
+    quantize_q8_1_portable(x, out)
+}
+
+#[inline(always)]
+fn quantize_q8_1_portable(x: &[f32], out: &mut Vec<BlockQ8_1>) {
     out.clear();
     out.extend(x.chunks_exact(QK).map(|c| {
         let (d, qs) = quantize_block(c);
@@ -135,6 +219,18 @@ pub fn quantize_q8_1(x: &[f32], out: &mut Vec<BlockQ8_1>) {
 
 /// ggml `quantize_row_q8_0`: `x.len()` must be a multiple of 32.
 pub fn quantize_q8_0(x: &[f32], out: &mut Vec<BlockQ8_0>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if super::simd::has_avx2() {
+            // SAFETY: avx2, fma and f16c are present (run-time check above).
+            return unsafe { quantize_q8_0_avx2(x, out) };
+        }
+    }
+    quantize_q8_0_portable(x, out)
+}
+
+#[inline(always)]
+fn quantize_q8_0_portable(x: &[f32], out: &mut Vec<BlockQ8_0>) {
     out.clear();
     out.extend(x.chunks_exact(QK).map(|c| {
         let (d, qs) = quantize_block(c);
@@ -185,6 +281,34 @@ mod tests {
             let (_, q) = quantize_block(&x);
             assert_eq!(q[1], x[1].round_ties_even() as i8, "{}", x[1]);
             assert_eq!(q[2], x[2].round_ties_even() as i8, "{}", x[2]);
+        }
+    }
+
+    #[test]
+    fn the_avx2_and_portable_quantizers_give_the_same_bytes() {
+        let mut s = 12345u64;
+        for n in [1usize, 3, 18, 48] {
+            let x: Vec<f32> = (0..n * 32)
+                .map(|i| {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let v = ((s >> 33) % 20001) as f32 / 1000.0 - 10.0;
+                    if i % 29 == 0 {
+                        0.0
+                    } else {
+                        v * (1 + i % 7) as f32
+                    }
+                })
+                .collect();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            quantize_q8_1_portable(&x, &mut a);
+            quantize_q8_1(&x, &mut b);
+            assert_eq!(a, b);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            quantize_q8_0_portable(&x, &mut a);
+            quantize_q8_0(&x, &mut b);
+            assert_eq!(a, b);
         }
     }
 

@@ -13,7 +13,18 @@ use super::weights::Config;
 /// dequantized the same way (`d * q + m`).
 pub fn embedding_row(m: &QMatrix, id: usize, out: &mut [f32]) {
     let bpr = m.cols / QK;
+    let group = |g: usize| g * bpr..(g + 1) * bpr;
     match &m.blocks {
+        Blocks::Q8_0x4(b) => {
+            for (g, o) in b[group(id / 4)].iter().zip(out.chunks_exact_mut(QK)) {
+                g.row(id % 4).dequantize(o);
+            }
+        }
+        Blocks::Q4_1x4(b) => {
+            for (g, o) in b[group(id / 4)].iter().zip(out.chunks_exact_mut(QK)) {
+                dequantize_q4_1(&g.row(id % 4), o);
+            }
+        }
         Blocks::Q8_0(b) => {
             for (blk, o) in b[id * bpr..(id + 1) * bpr]
                 .iter()
@@ -27,17 +38,21 @@ pub fn embedding_row(m: &QMatrix, id: usize, out: &mut [f32]) {
                 .iter()
                 .zip(out.chunks_exact_mut(QK))
             {
-                let (d, mm) = (super::blocks::h2f(blk.d), super::blocks::h2f(blk.m));
-                for (i, v) in o.iter_mut().enumerate() {
-                    let q = if i < 16 {
-                        blk.qs[i] & 15
-                    } else {
-                        blk.qs[i - 16] >> 4
-                    };
-                    *v = q as f32 * d + mm;
-                }
+                dequantize_q4_1(blk, o);
             }
         }
+    }
+}
+
+fn dequantize_q4_1(blk: &super::blocks::BlockQ4_1, o: &mut [f32]) {
+    let (d, mm) = (super::blocks::h2f(blk.d), super::blocks::h2f(blk.m));
+    for (i, v) in o.iter_mut().enumerate() {
+        let q = if i < 16 {
+            blk.qs[i] & 15
+        } else {
+            blk.qs[i - 16] >> 4
+        };
+        *v = q as f32 * d + mm;
     }
 }
 
@@ -141,6 +156,38 @@ mod tests {
         }
         assert_eq!(v_expf(f32::NEG_INFINITY), 0.0);
         assert_eq!(v_expf(0.0), 1.0);
+    }
+
+    /// `v_expf` as it was with `2f64.powi(n)` for the final scaling.
+    fn v_expf_powi(x: f32) -> f32 {
+        use super::super::fused::expc::*;
+        let c = f32::from_bits;
+        let z = x.mul_add(c(LOG2E), c(R));
+        let n = z - c(R);
+        let b = (-n).mul_add(c(LN2_LO), (-n).mul_add(c(LN2_HI), x));
+        if n.abs() > 192.0 {
+            return if n > 0.0 { f32::INFINITY } else { 0.0 };
+        }
+        let u = b * b;
+        let j = c(C5)
+            .mul_add(b, c(C4))
+            .mul_add(u, c(C3).mul_add(b, c(C2)))
+            .mul_add(u, c(C1).mul_add(b, 1.0));
+        (j as f64 * 2f64.powi(n as i32)) as f32
+    }
+
+    #[test]
+    fn vector_expf_scales_by_exponent_bits_exactly_as_powi_did() {
+        for i in -140_000..=90_000 {
+            let x = i as f32 * 1e-3 + 3e-5;
+            assert_eq!(v_expf(x).to_bits(), v_expf_powi(x).to_bits(), "x={x}");
+            #[cfg(target_arch = "x86_64")]
+            if super::super::simd::has_avx2() {
+                // SAFETY: avx2 and fma are present (checked just above).
+                let f = unsafe { fast::v_expf(x) };
+                assert_eq!(f.to_bits(), v_expf_powi(x).to_bits(), "x={x}");
+            }
+        }
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Q4_1 weights × Q8_1 activations, one row: the dot product llama.cpp's x86 build computes
 //! (`ggml_vec_dot_q4_1_q8_1`). Per block the integer products are summed in 8 lanes of 4
 //! neighbouring values, each lane is converted to f32 and fused-multiply-added with
-//! `d_w * d_x` into an 8-lane accumulator; `m_w * s_x` goes to a separate scalar sum; at
-//! the end the lanes are added as `hsum_float_8` does, then the scalar sum. The scalar
-//! kernel follows the same order so both give bit-identical results.
+//! `d_w * d_x` into an 8-lane accumulator; `m_w * s_x` is fused-multiply-added into a
+//! separate scalar sum (GCC contracts ggml's `summs += m * s` into `vfmadd231ss` in
+//! llama.cpp's `-march=native` build: seen in its `libggml-cpu.so`); at the end the lanes
+//! are added as `hsum_float_8` does, then the scalar sum. The scalar kernel follows the
+//! same order so both give bit-identical results.
 
-use super::blocks::{h2f, hsum8, BlockQ4_1, BlockQ8_1};
+use super::blocks::{h2f, hsum8, BlockQ4_1, BlockQ4_1x4, BlockQ8_1};
 
 /// The kernel chosen for this CPU (AVX2+FMA+F16C when present).
 pub fn dot(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
@@ -38,7 +40,7 @@ pub fn dot_scalar(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
     let mut summs = 0f32;
     for (b, y) in w.iter().zip(x) {
         let d = h2f(b.d) * h2f(y.d);
-        summs += h2f(b.m) * h2f(y.s);
+        summs = h2f(b.m).mul_add(h2f(y.s), summs);
         for (lane, a) in acc.iter_mut().enumerate() {
             let mut s = 0i32;
             for k in 0..4 {
@@ -67,7 +69,7 @@ unsafe fn dot_avx2(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
     let ones = _mm256_set1_epi16(1);
     for (b, y) in w.iter().zip(x) {
         let d = h2f_f16c(b.d) * h2f_f16c(y.d);
-        summs += h2f_f16c(b.m) * h2f_f16c(y.s);
+        summs = h2f_f16c(b.m).mul_add(h2f_f16c(y.s), summs);
         // 16 bytes of nibbles -> 32 bytes: values 0..16 (low nibbles), then 16..32.
         let raw = _mm_loadu_si128(b.qs.as_ptr() as *const __m128i);
         let both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
@@ -96,7 +98,7 @@ unsafe fn dot4_avx2(w: [&[BlockQ4_1]; 4], x: &[BlockQ8_1]) -> [f32; 4] {
         for r in 0..4 {
             let b = &w[r][i];
             let d = h2f_f16c(b.d) * yd;
-            summs[r] += h2f_f16c(b.m) * ys;
+            summs[r] = h2f_f16c(b.m).mul_add(ys, summs[r]);
             let raw = _mm_loadu_si128(b.qs.as_ptr() as *const __m128i);
             let qw = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), low);
             let p32 = _mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), ones);
@@ -105,6 +107,92 @@ unsafe fn dot4_avx2(w: [&[BlockQ4_1]; 4], x: &[BlockQ8_1]) -> [f32; 4] {
     }
     [0, 1, 2, 3].map(|r| hsum8_avx(acc[r]) + summs[r])
 }
+
+/// Four consecutive rows stored as [`BlockQ4_1x4`] groups, each row with exactly
+/// [`dot_scalar`]'s arithmetic (so bit-identical to [`dot`] on the same rows).
+pub fn dot_x4(w: &[BlockQ4_1x4], x: &[BlockQ8_1]) -> [f32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if super::simd::has_vnni() {
+            // SAFETY: avx2, fma, f16c, avx512vnni and avx512vl are present (checked above).
+            return unsafe { dot_x4_vnni(w, x) };
+        }
+        if super::simd::has_avx2() {
+            // SAFETY: the CPU supports avx2, fma and f16c (checked at run time above).
+            return unsafe { dot_x4_avx2(w, x) };
+        }
+    }
+    dot_x4_scalar(w, x)
+}
+
+pub fn dot_x4_scalar(w: &[BlockQ4_1x4], x: &[BlockQ8_1]) -> [f32; 4] {
+    [0, 1, 2, 3].map(|r| {
+        let row: Vec<BlockQ4_1> = w.iter().map(|g| g.row(r)).collect();
+        dot_scalar(&row, x)
+    })
+}
+
+/// The x4 kernel, once per way of forming the byte dot products. Rows (0, 1) share one
+/// 256-bit register of nibbles, as do rows (2, 3): masking gives both rows' low nibbles
+/// (values 0..16), shifting their high ones (16..32), each multiplied with that half of
+/// the activations broadcast to both 128-bit lanes. So accumulator `lo[p]` holds lanes
+/// 0..4 of rows 2p and 2p+1 and `hi[p]` their lanes 4..8: per lane the same FMA chain as
+/// the one-row kernel, recombined into `hsum_float_8`'s order at the end.
+macro_rules! q4_1_x4_kernel {
+    ($name:ident, $features:literal, $dp:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name(w: &[BlockQ4_1x4], x: &[BlockQ8_1]) -> [f32; 4] {
+            use super::simd::{h2f_f16c, hsum8_halves, $dp};
+            use std::arch::x86_64::*;
+            let mut lo = [_mm256_setzero_ps(); 2];
+            let mut hi = [_mm256_setzero_ps(); 2];
+            let mut summs = _mm_setzero_ps();
+            let low = _mm256_set1_epi8(0x0F);
+            let pick = [
+                _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1),
+                _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3),
+            ];
+            for (b, y) in w.iter().zip(x) {
+                let yd = _mm_set1_ps(h2f_f16c(y.d));
+                let ys = _mm_set1_ps(h2f_f16c(y.s));
+                let d4 = _mm_cvtph_ps(_mm_loadl_epi64(b.d.as_ptr() as *const __m128i));
+                let m4 = _mm_cvtph_ps(_mm_loadl_epi64(b.m.as_ptr() as *const __m128i));
+                let d8 = _mm256_castps128_ps256(_mm_mul_ps(d4, yd));
+                summs = _mm_fmadd_ps(m4, ys, summs);
+                let xp = y.qs.as_ptr() as *const __m128i;
+                let xlo = _mm256_broadcastsi128_si256(_mm_loadu_si128(xp));
+                let xhi = _mm256_broadcastsi128_si256(_mm_loadu_si128(xp.add(1)));
+                for p in 0..2 {
+                    let raw = _mm256_loadu_si256(b.qs[2 * p].as_ptr() as *const __m256i);
+                    let ql = _mm256_and_si256(raw, low);
+                    let qh = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);
+                    let d = _mm256_permutevar8x32_ps(d8, pick[p]);
+                    lo[p] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps($dp(ql, xlo)), lo[p]);
+                    hi[p] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps($dp(qh, xhi)), hi[p]);
+                }
+            }
+            let mut s = [0f32; 4];
+            _mm_storeu_ps(s.as_mut_ptr(), summs);
+            let half = |v: __m256, k: i32| {
+                if k == 0 {
+                    _mm256_castps256_ps128(v)
+                } else {
+                    _mm256_extractf128_ps(v, 1)
+                }
+            };
+            [
+                hsum8_halves(half(lo[0], 0), half(hi[0], 0)) + s[0],
+                hsum8_halves(half(lo[0], 1), half(hi[0], 1)) + s[1],
+                hsum8_halves(half(lo[1], 0), half(hi[1], 0)) + s[2],
+                hsum8_halves(half(lo[1], 1), half(hi[1], 1)) + s[3],
+            ]
+        }
+    };
+}
+
+q4_1_x4_kernel!(dot_x4_avx2, "avx2,fma,f16c", dp_u8i8_avx2);
+q4_1_x4_kernel!(dot_x4_vnni, "avx2,fma,f16c", dp_u8i8_vnni);
 
 #[cfg(test)]
 mod tests {
@@ -174,6 +262,22 @@ mod tests {
             let four = dot4([&w, &w2, &w3, &w4], &x);
             for (r, row) in [&w, &w2, &w3, &w4].into_iter().enumerate() {
                 prop_assert_eq!(four[r].to_bits(), dot_scalar(row, &x).to_bits());
+            }
+            // The same four rows regrouped: every x4 kernel this CPU has, bit for bit.
+            let g: Vec<BlockQ4_1x4> = (0..n)
+                .map(|b| BlockQ4_1x4 {
+                    d: [w[b].d, w2[b].d, w3[b].d, w4[b].d],
+                    m: [w[b].m, w2[b].m, w3[b].m, w4[b].m],
+                    qs: [w[b].qs, w2[b].qs, w3[b].qs, w4[b].qs],
+                })
+                .collect();
+            let want = four.map(f32::to_bits);
+            prop_assert_eq!(dot_x4(&g, &x).map(f32::to_bits), want);
+            prop_assert_eq!(dot_x4_scalar(&g, &x).map(f32::to_bits), want);
+            #[cfg(target_arch = "x86_64")]
+            if super::super::simd::has_avx2() {
+                // SAFETY: avx2, fma and f16c are present (checked just above).
+                prop_assert_eq!(unsafe { dot_x4_avx2(&g, &x) }.map(f32::to_bits), want);
             }
         }
     }

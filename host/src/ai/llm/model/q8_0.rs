@@ -3,7 +3,7 @@
 //! 4 neighbours, FMA with `d_w * d_x` into 8 f32 lanes, `hsum_float_8` at the end. The
 //! scalar kernel adds in the same order, so both are bit-identical.
 
-use super::blocks::{h2f, hsum8, BlockQ8_0};
+use super::blocks::{h2f, hsum8, BlockQ8_0, BlockQ8_0x4};
 
 pub fn dot(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
     #[cfg(target_arch = "x86_64")]
@@ -87,6 +87,67 @@ unsafe fn dot4_avx2(w: [&[BlockQ8_0]; 4], x: &[BlockQ8_0]) -> [f32; 4] {
     [0, 1, 2, 3].map(|r| hsum8_avx(acc[r]))
 }
 
+/// Four consecutive rows stored as [`BlockQ8_0x4`] groups, each row with exactly
+/// [`dot_scalar`]'s arithmetic.
+pub fn dot_x4(w: &[BlockQ8_0x4], x: &[BlockQ8_0]) -> [f32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if super::simd::has_vnni() {
+            // SAFETY: avx2, fma, f16c, avx512vnni and avx512vl are present (checked above).
+            return unsafe { dot_x4_vnni(w, x) };
+        }
+        if super::simd::has_avx2() {
+            // SAFETY: the CPU supports avx2, fma and f16c (checked at run time above).
+            return unsafe { dot_x4_avx2(w, x) };
+        }
+    }
+    dot_x4_scalar(w, x)
+}
+
+pub fn dot_x4_scalar(w: &[BlockQ8_0x4], x: &[BlockQ8_0]) -> [f32; 4] {
+    [0, 1, 2, 3].map(|r| {
+        let row: Vec<BlockQ8_0> = w.iter().map(|g| g.row(r)).collect();
+        dot_scalar(&row, x)
+    })
+}
+
+/// The x4 kernel per way of forming the byte dot products: one F16C conversion gives the
+/// four rows' scales, the activations are loaded once per block for all four rows.
+macro_rules! q8_0_x4_kernel {
+    ($name:ident, $features:literal, $dp:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name(w: &[BlockQ8_0x4], x: &[BlockQ8_0]) -> [f32; 4] {
+            use super::simd::{h2f_f16c, hsum8_avx, $dp};
+            use std::arch::x86_64::*;
+            let mut acc = [_mm256_setzero_ps(); 4];
+            let pick = [
+                _mm256_set1_epi32(0),
+                _mm256_set1_epi32(1),
+                _mm256_set1_epi32(2),
+                _mm256_set1_epi32(3),
+            ];
+            for (b, y) in w.iter().zip(x) {
+                let yd = _mm_set1_ps(h2f_f16c(y.d));
+                let d4 = _mm_cvtph_ps(_mm_loadl_epi64(b.d.as_ptr() as *const __m128i));
+                let d8 = _mm256_castps128_ps256(_mm_mul_ps(d4, yd));
+                let qx = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+                for r in 0..4 {
+                    let qw = _mm256_loadu_si256(b.qs[r].as_ptr() as *const __m256i);
+                    // |w| as u8 (-128 reads as 128) × sign(x, w): see `dot_avx2`.
+                    let p = $dp(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
+                    let d = _mm256_permutevar8x32_ps(d8, pick[r]);
+                    acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r]);
+                }
+            }
+            [0, 1, 2, 3].map(|r| hsum8_avx(acc[r]))
+        }
+    };
+}
+
+q8_0_x4_kernel!(dot_x4_avx2, "avx2,fma,f16c", dp_u8i8_avx2);
+q8_0_x4_kernel!(dot_x4_vnni, "avx2,fma,f16c", dp_u8i8_vnni);
+
 #[cfg(test)]
 mod tests {
     use super::super::blocks::quantize_q8_0;
@@ -133,6 +194,22 @@ mod tests {
             let four = dot4([&w, &rows[0], &rows[1], &rows[2]], &x);
             for (r, wr) in [&w, &rows[0], &rows[1], &rows[2]].into_iter().enumerate() {
                 prop_assert_eq!(four[r].to_bits(), dot_scalar(wr, &x).to_bits());
+            }
+            // The same four rows regrouped: every x4 kernel this CPU has, bit for bit.
+            let all = [&w, &rows[0], &rows[1], &rows[2]];
+            let g: Vec<BlockQ8_0x4> = (0..n)
+                .map(|b| BlockQ8_0x4 {
+                    d: all.map(|r| r[b].d),
+                    qs: all.map(|r| r[b].qs),
+                })
+                .collect();
+            let want = four.map(f32::to_bits);
+            prop_assert_eq!(dot_x4(&g, &x).map(f32::to_bits), want);
+            prop_assert_eq!(dot_x4_scalar(&g, &x).map(f32::to_bits), want);
+            #[cfg(target_arch = "x86_64")]
+            if super::super::simd::has_avx2() {
+                // SAFETY: avx2, fma and f16c are present (checked just above).
+                prop_assert_eq!(unsafe { dot_x4_avx2(&g, &x) }.map(f32::to_bits), want);
             }
         }
     }

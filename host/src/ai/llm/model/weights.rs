@@ -125,7 +125,7 @@ impl<R: Read + Seek> Reader<'_, R> {
                 ))
             }
         };
-        Ok(QMatrix { rows, cols, blocks })
+        Ok(QMatrix::new(rows, cols, blocks))
     }
 }
 
