@@ -27,7 +27,7 @@ if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sentence_tra
     "$VENV/bin/python" -m pip install --quiet sentence-transformers torch
 fi
 cargo build --release --locked -p astra-host --features ai --example embed_bench
-BIN=target/release/examples/embed_bench
+BIN="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/examples/embed_bench"
 
 # 128 sentences: the reference fixture's sentences, repeated (same token lengths for both).
 SENT="$(mktemp)"

@@ -30,7 +30,7 @@ if ! "$VENV/bin/python" -c "import llama_cpp, numpy" 2>/dev/null; then
     PATH="$VENV/bin:$PATH" "$VENV/bin/pip" install --quiet "$LLAMA_CPP_PYTHON" numpy
 fi
 cargo build --quiet --release -p astra-host --features ai --example llm_bench
-BIN=target/release/examples/llm_bench
+BIN="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/examples/llm_bench"
 
 echo "model: $MODEL"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

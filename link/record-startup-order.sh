@@ -6,6 +6,7 @@
 #
 #   link/record-startup-order.sh   # relinks with a link map and no order, traces, writes the file
 #   cargo build --release -p astra-io-tokio -p astra-io-smol -p astra-tests --bins   # relinks with it
+# Outputs are under target/x86_64-unknown-linux-gnu/release (.cargo/config.toml: static build).
 #
 # Needs valgrind. Traced: `run` against the reference scheduler (`ref-scheduler` of the same
 # binary) with a config file, through handshake, register and ~3 heartbeat-free idle
@@ -13,47 +14,60 @@
 # Also needs python3 (link/symbols-at.py maps addresses to names).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${CARGO_TARGET_DIR:-$PWD/target}"
+# The triple of .cargo/config.toml's build.target (static executables).
+release="${CARGO_TARGET_DIR:-$PWD/target}/x86_64-unknown-linux-gnu/release"
 # The release binaries are stripped (and an unstripped profile would rebuild every
 # dependency), so the link writes a map (ASTRA_LINK_MAP) that turns the traced addresses
 # back into symbol names. The existing order is switched off, so a re-recording starts from
 # the plain layout. Non-PIE (link/bins.rs): traced addresses are link addresses.
-# ASTRA_TRACE_NO_BUILD=1 traces the binaries and maps already in target/release instead.
+# ASTRA_TRACE_NO_BUILD=1 traces the binaries and maps already built instead.
 if [ "${ASTRA_TRACE_NO_BUILD:-}" != 1 ]; then
   ASTRA_LINK_MAP=1 ASTRA_LINK_NO_ORDER=1 \
     cargo build --release -p astra-io-tokio -p astra-io-smol -p astra-tests --bins
 fi
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-cp "$target/release/astra-worker" "$target/release/astra-worker-smol" "$work/"
+cp "$release/astra-worker" "$release/astra-worker-smol" "$work/"
 
-trace() { # $1 = binary, $3 = its package (map name); writes $work/$(basename $1).fns
-  local bin="$1" name
+# The two ways a worker is usually configured, so the start-up code of both is packed:
+#   a: block-style YAML file, flags for the rest;
+#   b: flow-style file (`{}`), the environment, and a numeric flag (as bench-loopback does).
+trace() { # $1 = binary, $2 = variant (a|b), $3 = its package (map name); appends to $work/$(basename $1).fns
+  local bin="$1" variant="$2" name tag
   name="$(basename "$bin")"
-  mkfifo "$work/ctl.$name"
-  "$work/astra-worker" ref-scheduler --listen 127.0.0.1:0 <"$work/ctl.$name" >"$work/sched.$name" 2>/dev/null &
+  tag="$name.$variant"
+  mkfifo "$work/ctl.$tag"
+  "$work/astra-worker" ref-scheduler --listen 127.0.0.1:0 <"$work/ctl.$tag" >"$work/sched.$tag" 2>/dev/null &
   local sched=$!
-  exec 7>"$work/ctl.$name"
+  exec 7>"$work/ctl.$tag"
   local url=""
   for _ in $(seq 100); do
-    url="$(sed -n 's/.*"listening":"\([^"]*\)".*/\1/p' "$work/sched.$name")"
+    url="$(sed -n 's/.*"listening":"\([^"]*\)".*/\1/p' "$work/sched.$tag")"
     [ -n "$url" ] && break
     sleep 0.1
   done
-  mkdir -p "$work/d.$name"
-  printf 'tenant: default\nheartbeat_interval_seconds: 5\n' >"$work/d.$name/worker.yaml"
-  ASTRA_WORKER_CONFIG_FILE="$work/d.$name/worker.yaml" \
-    valgrind --tool=callgrind --callgrind-out-file="$work/cg.$name" \
+  local d="$work/d.$tag"
+  mkdir -p "$d"
+  local -a args=(run --url "$url" --worker-id "trace-$tag" --data-dir "$d/data" --packages-dir "$d/packages")
+  local -a envs=()
+  if [ "$variant" = a ]; then
+    printf 'tenant: default\nheartbeat_interval_seconds: 5\n' >"$d/worker.yaml"
+    args+=(--log-level warning)
+  else
+    echo '{}' >"$d/worker.yaml"
+    args+=(--max-parallel 8)
+    envs=(ASTRA_WORKER_LOG_LEVEL=WARNING ASTRA_WORKER_EXTRA_ACK_DELAY_MS=0)
+  fi
+  env ASTRA_WORKER_CONFIG_FILE="$d/worker.yaml" "${envs[@]}" \
+    valgrind --tool=callgrind --callgrind-out-file="$work/cg.$tag" \
     --dump-instr=yes --compress-strings=no --compress-pos=no \
-    "$bin" run --url "$url" --worker-id "trace-$name" --log-level warning \
-    --data-dir "$work/d.$name/data" --packages-dir "$work/d.$name/packages" \
-    >/dev/null 2>"$work/vg.$name" &
+    "$bin" "${args[@]}" >/dev/null 2>"$work/vg.$tag" &
   local worker=$!
   for _ in $(seq 600); do
-    grep -q '"Registered"' "$work/sched.$name" && break
+    grep -q '"Registered"' "$work/sched.$tag" && break
     sleep 0.1
   done
-  grep -q '"Registered"' "$work/sched.$name" || { echo "worker $name did not register" >&2; exit 1; }
+  grep -q '"Registered"' "$work/sched.$tag" || { echo "worker $tag did not register" >&2; exit 1; }
   sleep 3
   kill -TERM "$worker"
   wait "$worker" || true
@@ -61,14 +75,21 @@ trace() { # $1 = binary, $3 = its package (map name); writes $work/$(basename $1
   kill "$sched" 2>/dev/null || true
   wait "$sched" 2>/dev/null || true
   # Every executed instruction address of the binary's own object, to its symbol.
-  python3 link/symbols-at.py "$target/release/$3.map" "$work/cg.$name" "ob=$bin" >"$work/$name.fns"
-  echo "$name: $(wc -l <"$work/$name.fns") functions" >&2
+  python3 link/symbols-at.py "$release/$3.map" "$work/cg.$tag" "ob=$bin" >>"$work/$name.fns"
+  echo "$tag: $(wc -l <"$work/$name.fns") functions so far" >&2
 }
 
-trace "$work/astra-worker" - astra-io-tokio
-trace "$work/astra-worker-smol" - astra-io-smol
+for v in a b; do
+  trace "$work/astra-worker" "$v" astra-io-tokio
+  trace "$work/astra-worker-smol" "$v" astra-io-smol
+done
 # One symbol per line and nothing else (lld has no comment syntax for this file).
-cat "$work/astra-worker.fns" "$work/astra-worker-smol.fns" | awk '!seen[$0]++' \
-  >link/startup-order.txt.new
+cat "$work/astra-worker.fns" "$work/astra-worker-smol.fns" | awk '!seen[$0]++' >"$work/traced"
+# Then what the trace cannot show (CPU-specific variants; see link/startup-extra.txt).
+for pkg in astra-io-tokio astra-io-smol; do
+  python3 link/order-extras.py "$release/$pkg.map" "$work/traced" link/startup-extra.txt
+done | awk '!seen[$0]++' >"$work/extra"
+echo "added $(wc -l <"$work/extra") CPU-variant functions" >&2
+cat "$work/traced" "$work/extra" | awk '!seen[$0]++' >link/startup-order.txt.new
 mv link/startup-order.txt.new link/startup-order.txt
 echo "wrote link/startup-order.txt ($(wc -l <link/startup-order.txt) functions)" >&2

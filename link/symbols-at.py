@@ -26,17 +26,27 @@ def symbols(map_path):
     """
     out = []
     in_text = False
+    # A C archive member (libc.a in a static link) has one .text (or .text.avx, ...) section
+    # for all its functions, not one per function: its name comes from the first symbol line
+    # after it (C names are not mangled, so the demangled map line is the symbol itself).
+    c_section_at = None
     for line in open(map_path, encoding="utf-8", errors="replace"):
         f = line.split(None, 4)
         if len(f) < 5 or not re.fullmatch(r"[0-9a-f]+", f[0]):
             continue
         rest = f[4].rstrip("\n")
-        col = len(line) - len(line[line.index(f[3]) + len(f[3]):].lstrip())
         if rest.startswith(".") and ":(" not in rest:
-            out_col = col
             in_text = rest == ".text"
+            c_section_at = None
             continue
         if not in_text:
+            continue
+        if c_section_at is not None:
+            if ":(" not in rest and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", rest.strip()):
+                out.append((c_section_at, rest.strip()))
+            c_section_at = None
+        if re.search(r"\.a\([^)]*\.o\):\(\.text(\.[a-z0-9_.]+)?\)$", rest):
+            c_section_at = int(f[0], 16)
             continue
         m = re.search(r":\(\.text\.(.+)\)$", rest)
         if not m:

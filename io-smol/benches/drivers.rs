@@ -6,8 +6,8 @@
 //! `ResultRecorded` events (it publishes an event only once the step's frames are written).
 //!
 //! Run it with `bench/drivers.sh`, or:
-//!   cargo bench -p astra-io-smol --bench drivers -- --tokio target/release/astra-worker \
-//!     --smol target/release/astra-worker-smol [--tasks 2000] [--latency-runs 300] [--idle-secs 3]
+//!   cargo bench -p astra-io-smol --bench drivers -- --tokio target/x86_64-unknown-linux-gnu/release/astra-worker \
+//!     --smol target/x86_64-unknown-linux-gnu/release/astra-worker-smol [--tasks 2000] [--latency-runs 300] [--idle-secs 3]
 //!     [--data-root /dev/shm] [--rounds N]
 //!
 //! `--tokio`/`--smol` take `PATH` or `LABEL=PATH` (e.g. `--smol before=old/astra-worker-smol`)

@@ -3,7 +3,7 @@
 //! worker-side dispatch→result latency and throughput for the no-op `echo` builtin over a
 //! loopback WebSocket, beside a raw tokio-tungstenite echo round trip (the floor).
 //!
-//! Usage: bench-loopback --worker target/release/astra-worker [--tasks 2000] [--concurrency 32]
+//! Usage: bench-loopback --worker target/x86_64-unknown-linux-gnu/release/astra-worker [--tasks 2000] [--concurrency 32]
 
 use astra_core::time::{Instant as CoreInstant, WallClock};
 use astra_core::work::{HandlerKey, Inventory, TaskOutcome};
@@ -24,7 +24,7 @@ struct Args {
 
 fn args() -> Args {
     let mut a = Args {
-        worker: PathBuf::from("target/release/astra-worker"),
+        worker: PathBuf::from("target/x86_64-unknown-linux-gnu/release/astra-worker"),
         tasks: 2000,
         concurrency: 32,
     };

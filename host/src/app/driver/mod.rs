@@ -219,6 +219,9 @@ pub async fn run<R: Runtime>(
     }
 }
 
+/// The WebSocket read buffer of the control connection (see `connect`).
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
 async fn connect<R: Runtime>(
     rt: &R,
     url: String,
@@ -228,9 +231,14 @@ async fn connect<R: Runtime>(
     // Allow the hard cap to exceed the soft limit the core enforces, so an oversize frame
     // gets a clear error frame instead of a dropped connection.
     let hard = max_frame.saturating_mul(4).max(1 << 20);
+    // tungstenite zero-fills its whole read buffer (128 KiB by default) when the socket is
+    // first read, so all of it is resident for the life of the connection. Control frames
+    // are well under 1 KiB and a larger one still arrives whole (the buffer grows to fit it);
+    // 16 KiB only means more reads for a frame bigger than that.
     let config = WebSocketConfig::default()
         .max_message_size(Some(hard))
-        .max_frame_size(Some(hard));
+        .max_frame_size(Some(hard))
+        .read_buffer_size(READ_BUFFER_BYTES);
     match timeout(rt, limit, rt.connect_ws(&url, config)).await {
         Ok(Ok(ws)) => Ok(ws),
         Ok(Err(e)) => Err(format!("{url}: {e}")),
