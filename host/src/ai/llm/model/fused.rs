@@ -195,7 +195,7 @@ pub fn rope(x: &mut [f32], pos: usize, dims: usize, theta_scale: f32) {
         let (s, c) = theta.sin_cos();
         let (x0, x1) = (x[i], x[i + 1]);
         x[i] = c.mul_add(x0, -(s * x1));
-        x[i + 1] = c.mul_add(x1, s * x0);
+        x[i + 1] = s.mul_add(x0, c * x1);
         theta *= theta_scale;
     }
 }

@@ -103,8 +103,10 @@ impl Rope {
         }
     }
 
-    /// Rotates one head in place. The products are fused as in llama.cpp's AVX-512 build
-    /// (one `vfmaddsub`: `x0' = fma(c, x0, -(s * x1))`, `x1' = fma(c, x1, s * x0)`).
+    /// Rotates one head in place. The products are fused as in llama.cpp's AVX-512 build:
+    /// `x0' = fma(c, x0, -(s * x1))`, `x1' = fma(s, x0, c * x1)` (measured against its
+    /// tensors: the other fusion of `x1'` differs in the last bit for ~1/4 of the values,
+    /// which flipped a Q8_1 rounding by layer 17 and left chat 1's greedy path).
     pub fn apply(&self, x: &mut [f32], pos: usize) {
         #[cfg(target_arch = "x86_64")]
         {
@@ -251,6 +253,25 @@ mod tests {
         // SAFETY: as above.
         unsafe { fast::rope(&mut h2, 77, 64, 0.8) };
         assert_eq!(h1, h2);
+    }
+
+    /// llama.cpp's RoPE output for layer 0's first K head of the fixture's chat 1 at
+    /// position 1 (captured with a ggml eval callback): bit-exact only with
+    /// `x1' = fma(s, x0, c * x1)`; `fma(c, x1, s * x0)` gives 0xbff96646 here.
+    #[test]
+    fn rope_rounds_as_llama_cpp() {
+        let x = [f32::from_bits(0xc00e_bfac), f32::from_bits(0xbe07_a721)];
+        let want = [0xbf8b_fc86u32, 0xbff9_6645];
+        let mut a = x;
+        base::rope(&mut a, 1, 2, 0.5);
+        assert_eq!(a.map(f32::to_bits), want);
+        #[cfg(target_arch = "x86_64")]
+        if super::super::simd::has_avx2() {
+            let mut b = x;
+            // SAFETY: avx2 and fma are present (checked just above).
+            unsafe { fast::rope(&mut b, 1, 2, 0.5) };
+            assert_eq!(b.map(f32::to_bits), want);
+        }
     }
 
     #[test]
