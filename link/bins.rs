@@ -27,15 +27,17 @@ fn main() {
 
     // The link map, for link/record-startup-order.sh: the release binaries are stripped,
     // so it maps the traced code addresses back to symbol names (written beside the binary).
-    println!("cargo:rerun-if-env-changed=ASTRA_LINK_MAP");
-    if std::env::var("ASTRA_LINK_MAP").as_deref() == Ok("1") {
-        let out = std::env::var("OUT_DIR").unwrap_or_default();
-        // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out.
-        if let Some(profile_dir) = Path::new(&out).ancestors().nth(3) {
-            let pkg = std::env::var("CARGO_PKG_NAME").unwrap_or_default();
-            let map = profile_dir.join(format!("{pkg}.map"));
-            println!("cargo:rustc-link-arg-bins=-Wl,-Map={}", map.display());
-        }
+    // Always written, never switched by an option: ThinLTO gives the functions it promotes
+    // names with a `.llvm.<hash>` suffix, and that hash changed whenever these link
+    // arguments changed (measured: 270-400 of the ~1,700 recorded names were then missing).
+    // The order is only exact when it is recorded from a build whose link line equals the
+    // final one.
+    let out = std::env::var("OUT_DIR").unwrap_or_default();
+    // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out.
+    if let Some(profile_dir) = Path::new(&out).ancestors().nth(3) {
+        let pkg = std::env::var("CARGO_PKG_NAME").unwrap_or_default();
+        let map = profile_dir.join(format!("{pkg}.map"));
+        println!("cargo:rustc-link-arg-bins=-Wl,-Map={}", map.display());
     }
 
     // Start-up code packed together: `link/startup-order.txt` lists the functions a worker

@@ -17,13 +17,16 @@ cd "$(dirname "$0")/.."
 # The triple of .cargo/config.toml's build.target (static executables).
 release="${CARGO_TARGET_DIR:-$PWD/target}/x86_64-unknown-linux-gnu/release"
 # The release binaries are stripped (and an unstripped profile would rebuild every
-# dependency), so the link writes a map (ASTRA_LINK_MAP) that turns the traced addresses
-# back into symbol names. The existing order is switched off, so a re-recording starts from
-# the plain layout. Non-PIE (link/bins.rs): traced addresses are link addresses.
+# dependency), so every link writes a map (link/bins.rs) that turns the traced addresses
+# back into symbol names. The binaries traced are the normal release build, current order
+# included: ThinLTO's `.llvm.<hash>` names change with the link line, so a recording from a
+# differently linked build (say, without the order) misses a fifth of its names. The
+# relink afterwards has the same link line, so the names recorded are the names linked
+# (check: run this twice; the second run changes nothing but the order of first use).
+# Non-PIE (link/bins.rs): traced addresses are link addresses.
 # ASTRA_TRACE_NO_BUILD=1 traces the binaries and maps already built instead.
 if [ "${ASTRA_TRACE_NO_BUILD:-}" != 1 ]; then
-  ASTRA_LINK_MAP=1 ASTRA_LINK_NO_ORDER=1 \
-    cargo build --release -p astra-io-tokio -p astra-io-smol -p astra-tests --bins
+  cargo build --release -p astra-io-tokio -p astra-io-smol -p astra-tests --bins
 fi
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
