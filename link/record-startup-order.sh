@@ -26,7 +26,11 @@ release="${CARGO_TARGET_DIR:-$PWD/target}/x86_64-unknown-linux-gnu/release"
 # Non-PIE (link/bins.rs): traced addresses are link addresses.
 # ASTRA_TRACE_NO_BUILD=1 traces the binaries and maps already built instead.
 if [ "${ASTRA_TRACE_NO_BUILD:-}" != 1 ]; then
-  cargo build --release -p astra-io-tokio -p astra-io-smol -p astra-tests --bins
+  # Relink even when nothing changed: another build (`cargo bench -p astra-io-smol` links
+  # with dev-dependency features) may have written the maps since, and an up-to-date binary
+  # would not rewrite its map. The relink has the same link line, so the same names.
+  touch link/bins.rs
+  cargo build --release --locked -p astra-io-tokio -p astra-io-smol -p astra-tests --bins
 fi
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
