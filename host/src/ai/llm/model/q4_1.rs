@@ -36,9 +36,15 @@ pub fn dot4(w: [&[BlockQ4_1]; 4], x: &[BlockQ8_1]) -> [f32; 4] {
 }
 
 pub fn dot_scalar(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
+    dot_blocks(w.iter().copied(), x)
+}
+
+/// [`dot_scalar`] over blocks as they come, so a row of an interleaved group is read in
+/// place instead of being gathered into a vector first.
+fn dot_blocks(w: impl Iterator<Item = BlockQ4_1>, x: &[BlockQ8_1]) -> f32 {
     let mut acc = [0f32; 8];
     let mut summs = 0f32;
-    for (b, y) in w.iter().zip(x) {
+    for (b, y) in w.zip(x) {
         let d = h2f(b.d) * h2f(y.d);
         summs = h2f(b.m).mul_add(h2f(y.s), summs);
         for (lane, a) in acc.iter_mut().enumerate() {
@@ -126,10 +132,7 @@ pub fn dot_x4(w: &[BlockQ4_1x4], x: &[BlockQ8_1]) -> [f32; 4] {
 }
 
 pub fn dot_x4_scalar(w: &[BlockQ4_1x4], x: &[BlockQ8_1]) -> [f32; 4] {
-    [0, 1, 2, 3].map(|r| {
-        let row: Vec<BlockQ4_1> = w.iter().map(|g| g.row(r)).collect();
-        dot_scalar(&row, x)
-    })
+    [0, 1, 2, 3].map(|r| dot_blocks(w.iter().map(|g| g.row(r)), x))
 }
 
 /// The x4 kernel, once per way of forming the byte dot products. Rows (0, 1) share one

@@ -30,8 +30,14 @@ pub fn dot4(w: [&[BlockQ8_0]; 4], x: &[BlockQ8_0]) -> [f32; 4] {
 }
 
 pub fn dot_scalar(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
+    dot_blocks(w.iter().copied(), x)
+}
+
+/// [`dot_scalar`] over blocks as they come, so a row of an interleaved group is read in
+/// place instead of being gathered into a vector first.
+fn dot_blocks(w: impl Iterator<Item = BlockQ8_0>, x: &[BlockQ8_0]) -> f32 {
     let mut acc = [0f32; 8];
-    for (b, y) in w.iter().zip(x) {
+    for (b, y) in w.zip(x) {
         let d = h2f(b.d) * h2f(y.d);
         for (lane, a) in acc.iter_mut().enumerate() {
             let s: i32 = (lane * 4..lane * 4 + 4)
@@ -105,10 +111,7 @@ pub fn dot_x4(w: &[BlockQ8_0x4], x: &[BlockQ8_0]) -> [f32; 4] {
 }
 
 pub fn dot_x4_scalar(w: &[BlockQ8_0x4], x: &[BlockQ8_0]) -> [f32; 4] {
-    [0, 1, 2, 3].map(|r| {
-        let row: Vec<BlockQ8_0> = w.iter().map(|g| g.row(r)).collect();
-        dot_scalar(&row, x)
-    })
+    [0, 1, 2, 3].map(|r| dot_blocks(w.iter().map(|g| g.row(r)), x))
 }
 
 /// The x4 kernel per way of forming the byte dot products: one F16C conversion gives the
