@@ -1,40 +1,18 @@
-//! A lean BERT encoder forward over candle ops, numerically the same model as
-//! candle-transformers' `BertModel` (and Hugging Face's `BertModel`) but shaped for CPU
-//! throughput at batch 32: hidden states stay 2-D `(tokens, hidden)` so every dense layer is
-//! one GEMM, Q/K/V are one fused GEMM with the 1/sqrt(head_dim) scale folded into the query
-//! weights at load, the softmax and layer norms are candle's fused kernels, and one copy
-//! per attention turns Q/K/V into per-head layout. The generic path ran a five-op softmax
+//! A lean BERT encoder forward, numerically the same model as candle-transformers'
+//! `BertModel` (and Hugging Face's `BertModel`) but shaped for CPU throughput at batch 32:
+//! hidden states stay 2-D `(tokens, hidden)` so every dense layer is one GEMM, Q/K/V are
+//! one fused GEMM with the 1/sqrt(head_dim) scale folded into the query weights at load,
+//! the products and element-wise steps are ours ([`super::ops`]: each call says how it
+//! uses threads, and bias, residual, activation and mask ride along the GEMMs), the
+//! softmax and layer norms are candle-nn's fused kernels, and one copy per attention turns
+//! Q/K/V into per-head layout. The generic path ran a five-op softmax
 //! over `(b, heads, seq, seq)` buffers, and 19% of its profile was the kernel faulting in
 //! fresh tensor buffers.
 
-use candle_core::{DType, Device, Result, Tensor, D};
+use super::ops::{embeddings, per_head, Dense, Parallelism, Post};
+use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{Config, HiddenAct};
-
-/// A dense layer with its weight stored transposed `(in, out)` so the GEMM reads it
-/// contiguously.
-struct Dense {
-    wt: Tensor,
-    b: Tensor,
-}
-
-impl Dense {
-    fn load(vb: &VarBuilder, inp: usize, out: usize) -> Result<Dense> {
-        let w = vb.get((out, inp), "weight")?;
-        let b = vb.get(out, "bias")?;
-        Dense::from_parts(&w, b)
-    }
-    fn from_parts(w: &Tensor, b: Tensor) -> Result<Dense> {
-        Ok(Dense {
-            wt: w.t()?.contiguous()?,
-            b,
-        })
-    }
-    /// `x`: `(tokens, in)` → `(tokens, out)`.
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.wt)?.broadcast_add(&self.b)
-    }
-}
 
 struct Norm {
     w: Tensor,
@@ -72,7 +50,7 @@ pub struct Bert {
     layers: Vec<Layer>,
     heads: usize,
     head_dim: usize,
-    act: HiddenAct,
+    act: Post<'static>,
 }
 
 impl Bert {
@@ -115,7 +93,7 @@ impl Bert {
             let w = Tensor::cat(&[(qw * scale)?, kw, vw], 0)?;
             let b = Tensor::cat(&[(qb * scale)?, kb, vb_], 0)?;
             layers.push(Layer {
-                qkv: Dense::from_parts(&w, b)?,
+                qkv: Dense::from_parts(&w, &b)?,
                 attn_out: Dense::load(&l.pp("attention.output.dense"), h, h)?,
                 attn_norm: Norm::load(&l.pp("attention.output.LayerNorm"), h, c.layer_norm_eps)?,
                 inter: Dense::load(&l.pp("intermediate.dense"), h, c.intermediate_size)?,
@@ -131,78 +109,80 @@ impl Bert {
             layers,
             heads: c.num_attention_heads,
             head_dim,
-            act: c.hidden_act,
+            act: match c.hidden_act {
+                HiddenAct::Gelu => Post::GeluErf,
+                HiddenAct::Relu => Post::Relu,
+                HiddenAct::GeluApproximate => candle_core::bail!(
+                    "config.json: hidden_act gelu_new (tanh approximation) is not supported; \
+                     this executor runs BERT models with \"gelu\" or \"relu\""
+                ),
+            },
         })
     }
 
-    /// `ids`: `(b * seq)` token ids (row-major), `mask`: `(b, seq)` of 0/1 as f32.
-    /// Returns the last hidden states `(b, seq, hidden)`.
-    pub fn forward(&self, ids: &Tensor, mask: &Tensor, dev: &Device) -> Result<Tensor> {
-        let (b, seq) = mask.dims2()?;
-        let h = self.heads * self.head_dim;
-        if seq > self.position.dim(0)? {
+    /// `ids`: `b · seq` token ids (row-major), `mask`: `b · seq` of 0/1. Returns the last
+    /// hidden states `(b · seq, hidden)`. `par`: how the matrix products split across the
+    /// current rayon pool.
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        mask: &[f32],
+        seq: usize,
+        par: Parallelism,
+    ) -> Result<Tensor> {
+        let max_pos = self.position.dim(0)?;
+        if seq == 0 || seq > max_pos {
             candle_core::bail!(
-                "sequence of {seq} tokens exceeds max_position_embeddings {}",
-                self.position.dim(0)?
+                "sequence of {seq} tokens exceeds max_position_embeddings {max_pos}"
             );
         }
-        let pos = self.position.narrow(0, 0, seq)?;
-        let x = self
-            .word
-            .index_select(ids, 0)?
-            .reshape((b, seq, h))?
-            .broadcast_add(&pos)?
-            .broadcast_add(&self.token_type0)?;
-        let mut x = self.emb_norm.forward(&x)?.reshape((b * seq, h))?;
-        // Additive mask (b, 1, 1, seq): 0 for tokens, f32::MIN for padding (as HF).
-        let add_mask = ((mask.ones_like()? - mask)? * f64::from(f32::MIN))?
-            .reshape((b, 1, 1, seq))?
-            .to_device(dev)?;
-        for l in &self.layers {
-            x = self.layer(l, &x, &add_mask, b, seq)?;
+        if ids.len() != mask.len() || !ids.len().is_multiple_of(seq) {
+            candle_core::bail!(
+                "{} token ids for a mask of {} in rows of {seq}",
+                ids.len(),
+                mask.len()
+            );
         }
-        x.reshape((b, seq, h))
+        let b = ids.len() / seq;
+        let x = embeddings(&self.word, &self.position, &self.token_type0, ids, seq)?;
+        let mut x = self.emb_norm.forward(&x)?;
+        // Additive mask: 0 for tokens, f32::MIN for padding (as HF).
+        let add_mask: Vec<f32> = mask.iter().map(|m| (1.0 - m) * f32::MIN).collect();
+        for l in &self.layers {
+            x = self.layer(l, &x, &add_mask, b, seq, par)?;
+        }
+        Ok(x)
     }
 
-    fn layer(&self, l: &Layer, x: &Tensor, mask: &Tensor, b: usize, seq: usize) -> Result<Tensor> {
+    fn layer(
+        &self,
+        l: &Layer,
+        x: &Tensor,
+        mask: &[f32],
+        b: usize,
+        seq: usize,
+        par: Parallelism,
+    ) -> Result<Tensor> {
         let (nh, dh) = (self.heads, self.head_dim);
         // (b*seq, 3h) → (3, b, heads, seq, head_dim): one copy for all three.
         let qkv = l
             .qkv
-            .forward(x)?
+            .forward(x, Post::None, par)?
             .reshape((b, seq, 3, nh, dh))?
             .permute((2, 0, 3, 1, 4))?
             .contiguous()?;
         let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
-        let scores = q.matmul(&k.t()?)?.broadcast_add(mask)?;
+        let scores = per_head(&q, &k, true, Some(mask), par)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let ctx = probs
-            .matmul(&v)?
+        let ctx = per_head(&probs, &v, false, None, par)?
             .transpose(1, 2)?
             .contiguous()?
             .reshape((b * seq, nh * dh))?;
-        let a = l.attn_norm.forward(&(l.attn_out.forward(&ctx)? + x)?)?;
-        let i = l.inter.forward(&a)?;
-        let i = match self.act {
-            HiddenAct::Gelu => i.gelu_erf()?,
-            HiddenAct::GeluApproximate => i.gelu()?,
-            HiddenAct::Relu => i.relu()?,
-        };
-        l.out_norm.forward(&(l.out.forward(&i)? + a)?)
+        let a = l
+            .attn_norm
+            .forward(&l.attn_out.forward(&ctx, Post::Residual(x), par)?)?;
+        let i = l.inter.forward(&a, self.act, par)?;
+        l.out_norm
+            .forward(&l.out.forward(&i, Post::Residual(&a), par)?)
     }
-}
-
-/// Mean over the tokens the mask keeps, then L2 normalisation (sentence-transformers'
-/// Pooling(mean) → Normalize). `hidden`: `(b, seq, h)`, `mask`: `(b, seq)` f32.
-pub fn mean_pool_normalize(hidden: &Tensor, mask: &Tensor) -> Result<Vec<Vec<f32>>> {
-    let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-    let summed = hidden.broadcast_mul(&m)?.sum(1)?;
-    let counts = m.sum(1)?.clamp(1e-9f32, f32::MAX)?;
-    let mean = summed.broadcast_div(&counts)?;
-    let norm = mean
-        .sqr()?
-        .sum_keepdim(D::Minus1)?
-        .sqrt()?
-        .clamp(1e-12f32, f32::MAX)?;
-    mean.broadcast_div(&norm)?.to_vec2::<f32>()
 }

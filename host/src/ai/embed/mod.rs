@@ -6,6 +6,7 @@ mod bert;
 mod error;
 mod handler;
 mod model;
+mod ops;
 mod service;
 
 pub use error::EmbedError;

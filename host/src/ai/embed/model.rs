@@ -8,9 +8,10 @@
 //! optionally `sentence_bert_config.json` (`max_seq_length`, default 256 capped by the
 //! model's position embeddings).
 
-use super::bert::{mean_pool_normalize, Bert};
+use super::bert::Bert;
 use super::error::EmbedError;
-use candle_core::{Device, Tensor};
+use super::ops::{mean_pool_normalize, Parallelism};
+use candle_core::Device;
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{Config, DTYPE};
 use sha2::{Digest, Sha256};
@@ -36,7 +37,6 @@ pub struct BertEmbedder {
     model: Bert,
     tokenizer: Tokenizer,
     pad_id: u32,
-    device: Device,
 }
 
 fn load_err(model: &str, path: &Path, problem: impl ToString) -> EmbedError {
@@ -99,8 +99,7 @@ impl BertEmbedder {
         let weights =
             std::fs::read(&weights_path).map_err(|e| load_err(model, &weights_path, e))?;
         let version = format!("sha256:{}", &hex::encode(Sha256::digest(&weights))[..12]);
-        let device = Device::Cpu;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DTYPE, &device)
+        let vb = VarBuilder::from_buffered_safetensors(weights, DTYPE, &Device::Cpu)
             .map_err(|e| load_err(model, &weights_path, e))?;
         let bert = Bert::load(vb, &config).map_err(|e| load_err(model, &weights_path, e))?;
         Ok(BertEmbedder {
@@ -114,7 +113,6 @@ impl BertEmbedder {
             model: bert,
             tokenizer,
             pad_id: config.pad_token_id as u32,
-            device,
         })
     }
 
@@ -123,8 +121,15 @@ impl BertEmbedder {
     }
 
     /// Unit-length embeddings of `texts`, in order. Texts are grouped into sub-batches of
-    /// similar token length (one forward pass each) so padding stays small.
-    pub fn embed_batch(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+    /// similar token length (one forward pass each) so padding stays small, and spread
+    /// over `lanes` (one-thread pools; with fewer than two, everything runs on `pool`).
+    /// Call it from a thread outside both.
+    pub fn embed_batch(
+        &self,
+        texts: &[String],
+        pool: &rayon::ThreadPool,
+        lanes: &[rayon::ThreadPool],
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
@@ -133,9 +138,8 @@ impl BertEmbedder {
             model: model.clone(),
             problem: e.to_string(),
         };
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
+        let encodings = pool
+            .install(|| self.tokenizer.encode_batch(texts.to_vec(), true))
             .map_err(|e| EmbedError::Tokenize {
                 model: model.clone(),
                 problem: e.to_string(),
@@ -146,39 +150,114 @@ impl BertEmbedder {
             .iter()
             .map(|&i| encodings[i].get_ids().len())
             .collect();
+        let run_part = |&(start, end): &(usize, usize), par: Parallelism| {
+            let mut part = Vec::with_capacity(end - start);
+            for (s, e) in sub_batches(&lens[start..end]) {
+                let idx = &order[start + s..start + e];
+                let seq = lens[start + s].max(1);
+                let pooled = self.forward(idx, seq, &encodings, par).map_err(inference)?;
+                part.extend(idx.iter().copied().zip(pooled));
+            }
+            Ok::<_, EmbedError>(part)
+        };
+        // Texts are independent, so a batch splits into one part per lane, each run on
+        // its lane's single thread with unsplit matrix products: two forwards splitting
+        // their GEMMs on one shared pool steal each other's halves and wait on them, which
+        // ran slower than one forward at a time. A lane is a one-thread pool so that
+        // candle-nn's softmax and layer norm, which split on the current rayon pool, stay
+        // on it too. Lanes are entered from plain threads, which block without spinning
+        // (a pool worker waiting on another pool spins, and took the lanes' cores). A
+        // single part (one text) runs on `pool`, its products split across the pool.
+        let parts = balanced_parts(&lens, lanes.len().max(1));
+        let done: Vec<Vec<(usize, Vec<f32>)>> = if parts.len() <= 1 {
+            parts
+                .iter()
+                .map(|p| {
+                    pool.install(|| match rayon::current_num_threads() {
+                        1 => run_part(p, Parallelism::None),
+                        n => run_part(p, Parallelism::Rayon(n)),
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        } else {
+            std::thread::scope(|s| {
+                let others: Vec<_> = parts[1..]
+                    .iter()
+                    .zip(&lanes[1..])
+                    .map(|(part, lane)| {
+                        s.spawn(|| lane.install(|| run_part(part, Parallelism::None)))
+                    })
+                    .collect();
+                let first = lanes[0].install(|| run_part(&parts[0], Parallelism::None));
+                std::iter::once(first)
+                    .chain(others.into_iter().map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(EmbedError::Inference {
+                                model: model.clone(),
+                                problem: "a compute lane panicked".into(),
+                            })
+                        })
+                    }))
+                    .collect::<Result<_, _>>()
+            })?
+        };
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-        for (start, end) in sub_batches(&lens) {
-            let idx = &order[start..end];
-            let seq = lens[start].max(1);
-            let mut ids = vec![self.pad_id; idx.len() * seq];
-            let mut mask = vec![0f32; idx.len() * seq];
-            for (row, &i) in idx.iter().enumerate() {
-                let e = &encodings[i];
-                for (t, (&id, &m)) in e.get_ids().iter().zip(e.get_attention_mask()).enumerate() {
-                    ids[row * seq + t] = id;
-                    mask[row * seq + t] = m as f32;
-                }
+        for (i, v) in done.into_iter().flatten() {
+            if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
+                return Err(EmbedError::InvalidVector {
+                    model: model.clone(),
+                    index: i,
+                    problem: "empty or not finite".into(),
+                });
             }
-            let pooled = (|| {
-                let ids = Tensor::from_vec(ids, idx.len() * seq, &self.device)?;
-                let mask = Tensor::from_vec(mask, (idx.len(), seq), &self.device)?;
-                let hidden = self.model.forward(&ids, &mask, &self.device)?;
-                mean_pool_normalize(&hidden, &mask)
-            })()
-            .map_err(inference)?;
-            for (&i, v) in idx.iter().zip(pooled) {
-                if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
-                    return Err(EmbedError::InvalidVector {
-                        model: model.clone(),
-                        index: i,
-                        problem: "empty or not finite".into(),
-                    });
-                }
-                out[i] = v;
-            }
+            out[i] = v;
         }
         Ok(out)
     }
+
+    /// One forward pass over the texts `idx` (of `encodings`), padded to `seq` tokens;
+    /// their pooled, normalised vectors in `idx`'s order.
+    fn forward(
+        &self,
+        idx: &[usize],
+        seq: usize,
+        encodings: &[tokenizers::Encoding],
+        par: Parallelism,
+    ) -> candle_core::Result<Vec<Vec<f32>>> {
+        let mut ids = vec![self.pad_id; idx.len() * seq];
+        let mut mask = vec![0f32; idx.len() * seq];
+        for (row, &i) in idx.iter().enumerate() {
+            let e = &encodings[i];
+            for (t, (&id, &m)) in e.get_ids().iter().zip(e.get_attention_mask()).enumerate() {
+                ids[row * seq + t] = id;
+                mask[row * seq + t] = m as f32;
+            }
+        }
+        let hidden = self.model.forward(&ids, &mask, seq, par)?;
+        mean_pool_normalize(&hidden, &mask, seq)
+    }
+}
+
+/// Splits token lengths sorted longest first into at most `parts` contiguous `(start, end)`
+/// runs of about equal token count (the dense layers' cost), one per compute thread.
+fn balanced_parts(lens: &[usize], parts: usize) -> Vec<(usize, usize)> {
+    let parts = parts.clamp(1, lens.len().max(1));
+    let total: usize = lens.iter().map(|&l| l.max(1)).sum();
+    let mut out = Vec::with_capacity(parts);
+    let (mut start, mut acc) = (0, 0);
+    for (i, &l) in lens.iter().enumerate() {
+        acc += l.max(1);
+        // Cut once this part holds its share; the rest is left for the remaining parts.
+        let share = total * (out.len() + 1) / parts;
+        if out.len() + 1 < parts && acc >= share {
+            out.push((start, i + 1));
+            start = i + 1;
+        }
+    }
+    if start < lens.len() {
+        out.push((start, lens.len()));
+    }
+    out
 }
 
 /// Splits token lengths sorted longest first into `(start, end)` runs whose shortest text
@@ -198,7 +277,18 @@ fn sub_batches(lens: &[usize]) -> Vec<(usize, usize)> {
 
 #[cfg(test)]
 mod tests {
-    use super::sub_batches;
+    use super::{balanced_parts, sub_batches};
+
+    #[test]
+    fn balanced_parts_split_tokens_evenly_and_cover_all() {
+        assert_eq!(balanced_parts(&[], 2), vec![]);
+        assert_eq!(balanced_parts(&[9], 4), vec![(0, 1)]);
+        assert_eq!(balanced_parts(&[5, 5, 5, 5], 1), vec![(0, 4)]);
+        assert_eq!(balanced_parts(&[5, 5, 5, 5], 2), vec![(0, 2), (2, 4)]);
+        // Longest first: the first part holds fewer, longer texts.
+        assert_eq!(balanced_parts(&[30, 10, 10, 5, 5], 2), vec![(0, 1), (1, 5)]);
+        assert_eq!(balanced_parts(&[4, 4, 4], 8), vec![(0, 1), (1, 2), (2, 3)]);
+    }
 
     #[test]
     fn sub_batches_cover_all_and_bound_padding() {

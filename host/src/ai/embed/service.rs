@@ -1,13 +1,14 @@
-//! The embedding thread: one dedicated OS thread per loaded model owns the model and a
-//! compute pool of exactly `threads` rayon threads, so inference never runs on the async
-//! runtime's workers and never uses more cores than configured. Requests from concurrent
-//! tasks queue on a channel and run one at a time, split into batches; cancellation is
-//! checked between batches. Texts are batched by length so padding stays small.
+//! The embedding thread: one dedicated OS thread per loaded model owns the model, a
+//! compute pool of exactly `threads` rayon threads and, with more than one thread, as many
+//! one-thread "lanes", so inference never runs on the async runtime's workers and never
+//! uses more than `threads` cores at once. Requests from concurrent tasks queue on a
+//! channel and run one at a time, split into batches; cancellation is checked between
+//! batches. Texts are batched by length so padding stays small.
 //!
-//! candle decides per matmul whether to parallelise (it reads `RAYON_NUM_THREADS`, default
-//! the physical core count); whatever it parallelises runs on this pool, so `threads`
-//! bounds the cores used. Set `RAYON_NUM_THREADS` as well to make candle split work that
-//! many ways.
+//! A batch of several texts is split across the lanes (one forward per lane, see
+//! `BertEmbedder::embed_batch`); a single text runs on the pool, where candle decides per
+//! matmul whether to parallelise (it reads `RAYON_NUM_THREADS`, default the physical core
+//! count). Set `RAYON_NUM_THREADS` to make candle split a GEMM that many ways.
 
 use super::error::EmbedError;
 use super::model::{BertEmbedder, ModelInfo};
@@ -63,6 +64,17 @@ impl Embedder {
                         return;
                     }
                 };
+                let lanes = match lanes(threads) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(EmbedError::Load {
+                            model: model_id.clone(),
+                            path: dir.clone(),
+                            problem: format!("cannot start {threads} compute threads: {e}"),
+                        }));
+                        return;
+                    }
+                };
                 let embedder = match pool.install(|| BertEmbedder::load(&model_id, &dir)) {
                     Ok(m) => m,
                     Err(e) => {
@@ -72,7 +84,7 @@ impl Embedder {
                 };
                 let _ = ready_tx.send(Ok(embedder.info().clone()));
                 for job in jobs_rx {
-                    let _ = job.reply.send(run_job(&pool, &embedder, &job));
+                    let _ = job.reply.send(run_job(&pool, &lanes, &embedder, &job));
                 }
             })
             .map_err(|e| EmbedError::Load {
@@ -124,9 +136,30 @@ impl Embedder {
     }
 }
 
+/// `threads` one-thread pools for the lanes of a batch; none for one thread (the pool is
+/// the one lane then).
+fn lanes(threads: usize) -> Result<Vec<rayon::ThreadPool>, rayon::ThreadPoolBuildError> {
+    if threads <= 1 {
+        return Ok(Vec::new());
+    }
+    (0..threads)
+        .map(|i| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .thread_name(move |_| format!("astra-embed-lane-{i}"))
+                .build()
+        })
+        .collect()
+}
+
 /// Embeds a job's texts in batches of similar length (as sentence-transformers does), so
 /// short texts are not padded to the longest one, and returns them in the caller's order.
-fn run_job(pool: &rayon::ThreadPool, embedder: &BertEmbedder, job: &Job) -> Reply {
+fn run_job(
+    pool: &rayon::ThreadPool,
+    lanes: &[rayon::ThreadPool],
+    embedder: &BertEmbedder,
+    job: &Job,
+) -> Reply {
     let mut order: Vec<usize> = (0..job.texts.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(job.texts[i].len()));
     let mut out: Vec<Vec<f32>> = vec![Vec::new(); job.texts.len()];
@@ -135,7 +168,7 @@ fn run_job(pool: &rayon::ThreadPool, embedder: &BertEmbedder, job: &Job) -> Repl
             return Err(EmbedError::Cancelled);
         }
         let chunk: Vec<String> = idx.iter().map(|&i| job.texts[i].clone()).collect();
-        let vectors = pool.install(|| embedder.embed_batch(&chunk))?;
+        let vectors = embedder.embed_batch(&chunk, pool, lanes)?;
         for (&i, v) in idx.iter().zip(vectors) {
             out[i] = v;
         }
