@@ -7,7 +7,7 @@
 //!
 //! Run it with `bench/drivers.sh`, or:
 //!   cargo bench -p astra-io-smol --bench drivers -- --tokio target/x86_64-unknown-linux-gnu/release/astra-worker \
-//!     --smol target/x86_64-unknown-linux-gnu/release/astra-worker-smol [--tasks 2000] [--latency-runs 300] [--idle-secs 3]
+//!     --smol target/x86_64-unknown-linux-gnu/release/astra-worker-smol [--tasks 10000] [--latency-runs 300] [--idle-secs 3]
 //!     [--data-root /dev/shm] [--rounds N]
 //!
 //! `--tokio`/`--smol` take `PATH` or `LABEL=PATH` (e.g. `--smol before=old/astra-worker-smol`)
@@ -47,7 +47,9 @@ fn args() -> Args {
     let mut a = Args {
         drivers: Vec::new(),
         sched: None,
-        tasks: 2000,
+        // 2000 tasks took ~0.15 s, so one scheduling hiccup on a shared machine moved a
+        // round's smol/tokio ratio by tens of percent; 10,000 take ~0.7 s.
+        tasks: 10_000,
         latency_runs: 300,
         idle_secs: 3,
         max_parallel: 32,
