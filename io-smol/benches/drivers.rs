@@ -384,7 +384,12 @@ fn table(results: &[(String, Figures)]) {
         format!("{:.1} ms", r.registered_ms)
     });
     row("idle RSS (registered)", &|r| {
-        format!("{:.1} MiB", r.idle_rss_kib as f64 / 1024.0)
+        // kB as well: the two builds differ by tens of kB.
+        format!(
+            "{:.2} MiB ({} kB)",
+            r.idle_rss_kib as f64 / 1024.0,
+            r.idle_rss_kib
+        )
     });
     row("dispatch → result p50", &|r| {
         format!("{:.3} ms", r.p50_ms)
