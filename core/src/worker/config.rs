@@ -64,6 +64,9 @@ pub struct WorkerConfig {
 
     pub seed: u64,
     pub wall: WallClock,
+    /// Log actions below this level are not built at all. Drivers pass the level their
+    /// `tracing` subscriber keeps; `Debug` (the default) emits every line.
+    pub log_level: super::io::Level,
 }
 
 impl Default for WorkerConfig {
@@ -97,6 +100,7 @@ impl Default for WorkerConfig {
             result_cache: 4096,
             seed: 0,
             wall: WallClock::new(0),
+            log_level: super::io::Level::Debug,
         }
     }
 }

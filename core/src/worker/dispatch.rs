@@ -94,14 +94,13 @@ impl Worker {
 
         if self.finished.get(&key).is_some() {
             self.stats.duplicates += 1;
-            self.log(
+            log!(
+                self,
                 Level::Info,
                 "re-dispatch of a finished task: re-sending its terminal frame",
-                &[
-                    ("run_id", &key.run_id),
-                    ("task_id", &key.task_id),
-                    ("id", &env.id),
-                ],
+                "run_id" => &key.run_id,
+                "task_id" => &key.task_id,
+                "id" => &env.id,
             );
             self.resend_cached(&key);
             return;
@@ -120,14 +119,13 @@ impl Worker {
         match self.admission.check(&spec) {
             Verdict::Duplicate => {
                 self.stats.duplicates += 1;
-                self.log(
+                log!(
+                    self,
                     Level::Info,
                     "re-dispatch of a task already in flight: acked, not run again",
-                    &[
-                        ("run_id", &key.run_id),
-                        ("task_id", &key.task_id),
-                        ("id", &env.id),
-                    ],
+                    "run_id" => &key.run_id,
+                    "task_id" => &key.task_id,
+                    "id" => &env.id,
                 );
                 if self.cfg.duplicate_policy == DuplicatePolicy::ConcurrencyViolation {
                     let k = spec.concurrency_key.clone().unwrap_or_default();
@@ -142,14 +140,13 @@ impl Worker {
             }
             Verdict::Violation { key: ck, holder } => {
                 self.stats.concurrency_violations += 1;
-                self.log(
+                log!(
+                    self,
                     Level::Warn,
                     "concurrency key held by another task",
-                    &[
-                        ("concurrency_key", &ck),
-                        ("holder", &holder.to_string()),
-                        ("task_id", &key.task_id),
-                    ],
+                    "concurrency_key" => &ck,
+                    "holder" => holder.to_string(),
+                    "task_id" => &key.task_id,
                 );
                 fail(
                     self,
@@ -181,11 +178,15 @@ impl Worker {
                 );
                 match self.admission.admit(spec) {
                     Some(spec) => self.start_task(spec),
-                    None => self.log(
-                        Level::Debug,
-                        "task queued: local limits reached",
-                        &[("run_id", &key.run_id), ("task_id", &key.task_id)],
-                    ),
+                    None => {
+                        log!(
+                            self,
+                            Level::Debug,
+                            "task queued: local limits reached",
+                            "run_id" => &key.run_id,
+                            "task_id" => &key.task_id,
+                        )
+                    }
                 }
             }
         }
@@ -238,10 +239,12 @@ impl Worker {
 
     pub(super) fn on_task_feedback(&mut self, task: TaskKey, fb: Feedback) {
         if !self.admission.is_running(&task) {
-            self.log(
+            log!(
+                self,
                 Level::Debug,
                 "dropped feedback of a task that is not running",
-                &[("run_id", &task.run_id), ("task_id", &task.task_id)],
+                "run_id" => &task.run_id,
+                "task_id" => &task.task_id,
             );
             return;
         }
@@ -281,10 +284,12 @@ impl Worker {
 
     pub(super) fn on_task_finished(&mut self, task: TaskKey, outcome: TaskOutcome) {
         if !self.admission.is_running(&task) {
-            self.log(
+            log!(
+                self,
                 Level::Warn,
                 "ignored a completion for a task that is not running",
-                &[("run_id", &task.run_id), ("task_id", &task.task_id)],
+                "run_id" => &task.run_id,
+                "task_id" => &task.task_id,
             );
             return;
         }
@@ -399,10 +404,11 @@ impl Worker {
             return;
         };
         let Ok(mut env) = serde_json::from_str::<Envelope>(&c.frame) else {
-            self.log(
+            log!(
+                self,
                 Level::Error,
                 "cached terminal frame is unreadable; cannot re-send",
-                &[("task_id", &key.task_id)],
+                "task_id" => &key.task_id,
             );
             return;
         };
@@ -427,14 +433,13 @@ impl Worker {
         self.stats.frames_rejected += 1;
         let r = e.recovered.clone();
         let id = r.id.clone().unwrap_or_default();
-        self.log(
+        log!(
+            self,
             Level::Warn,
             "rejected an invalid frame from the scheduler",
-            &[
-                ("reason", &e.to_string()),
-                ("id", &id),
-                ("type", r.kind.as_deref().unwrap_or("?")),
-            ],
+            "reason" => e.to_string(),
+            "id" => &id,
+            "type" => r.kind.as_deref().unwrap_or("?"),
         );
         let Some(id) = r.id.clone() else { return };
         let is_dispatch = r.kind.as_deref() == Some(FrameType::Dispatch.as_str());

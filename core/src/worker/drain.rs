@@ -36,13 +36,12 @@ impl Worker {
             hard_deadline: grace + self.cfg.flush_timeout,
             cancelled: false,
         });
-        self.log(
+        log!(
+            self,
             Level::Info,
             "draining: no new work; finishing in-flight tasks",
-            &[
-                ("inflight", &self.admission.in_flight().to_string()),
-                ("grace_ms", &self.cfg.drain_grace.as_millis().to_string()),
-            ],
+            "inflight" => self.admission.in_flight(),
+            "grace_ms" => self.cfg.drain_grace.as_millis(),
         );
         self.reregister();
     }
@@ -63,10 +62,10 @@ impl Worker {
                 self.reregister();
             }
         }
-        self.log(
+        log!(
+            self,
             Level::Warn,
-            "shutting down: cancelling in-flight tasks",
-            &[],
+            "shutting down: cancelling in-flight tasks"
         );
         self.fire_drain_timers();
     }
@@ -80,10 +79,12 @@ impl Worker {
         }
         if now >= hard {
             let left = self.outbox.len();
-            self.log(
+            log!(
+                self,
                 Level::Warn,
                 "drain deadline passed; stopping with unacknowledged frames kept on disk for the next start",
-                &[("outbox", &left.to_string()), ("running", &self.admission.running_count().to_string())],
+                "outbox" => left,
+                "running" => self.admission.running_count(),
             );
             self.stop("drain deadline passed");
         }
@@ -139,7 +140,7 @@ impl Worker {
         self.reconnect_at = None;
         self.heartbeat_at = None;
         self.rehandshake_at = None;
-        self.log(Level::Info, "worker stopped", &[("reason", reason)]);
+        log!(self, Level::Info, "worker stopped", "reason" => reason);
         // Report `State(Closed)` now: `Stopped` must be the very last action.
         self.refresh_state();
         self.push(Action::Stopped);

@@ -121,11 +121,114 @@ pub enum Level {
 }
 
 /// A structured log line decided by the core; the driver forwards it to `tracing`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Built on the machine's hot path (one per received ack at `Debug`), so it allocates at
+/// most the field list and the values that are not known statically. Serialises as before
+/// (`fields` a map sorted by key, every value a string), so action logs keep their form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogEvent {
     pub level: Level,
-    pub message: String,
-    pub fields: BTreeMap<String, String>,
+    pub message: &'static str,
+    pub fields: LogFields,
+}
+
+/// A log field's value: most are counters or names fixed at compile time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogValue {
+    U64(u64),
+    Static(&'static str),
+    Owned(String),
+}
+
+impl std::fmt::Display for LogValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogValue::U64(n) => write!(f, "{n}"),
+            LogValue::Static(s) => f.write_str(s),
+            LogValue::Owned(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<u64> for LogValue {
+    fn from(n: u64) -> Self {
+        LogValue::U64(n)
+    }
+}
+
+impl From<usize> for LogValue {
+    fn from(n: usize) -> Self {
+        LogValue::U64(n as u64)
+    }
+}
+
+impl From<u32> for LogValue {
+    fn from(n: u32) -> Self {
+        LogValue::U64(u64::from(n))
+    }
+}
+
+/// For `Duration::as_millis()`; a value past `u64::MAX` ms (584 million years) saturates.
+impl From<u128> for LogValue {
+    fn from(n: u128) -> Self {
+        LogValue::U64(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+}
+
+impl From<&String> for LogValue {
+    fn from(s: &String) -> Self {
+        LogValue::Owned(s.clone())
+    }
+}
+
+impl From<&str> for LogValue {
+    fn from(s: &str) -> Self {
+        LogValue::Owned(s.to_string())
+    }
+}
+
+impl From<String> for LogValue {
+    fn from(s: String) -> Self {
+        LogValue::Owned(s)
+    }
+}
+
+/// A log line's fields in the order the machine gave them (keys are unique per line).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFields(pub Vec<(&'static str, LogValue)>);
+
+impl LogFields {
+    /// The fields sorted by key, as `tracing` output and the serialised form show them.
+    pub fn sorted(&self) -> Vec<(&'static str, &LogValue)> {
+        let mut v: Vec<_> = self.0.iter().map(|(k, v)| (*k, v)).collect();
+        v.sort_by_key(|(k, _)| *k);
+        v
+    }
+
+    /// The value of `key`, if the line has it.
+    pub fn get(&self, key: &str) -> Option<&LogValue> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for LogFields {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let sorted = self.sorted();
+        let mut m = s.serialize_map(Some(sorted.len()))?;
+        for (k, v) in sorted {
+            m.serialize_entry(k, &v.to_string())?;
+        }
+        m.end()
+    }
 }
 
 /// An outbound frame. `text` is what goes on the wire; `Debug`/`Serialize` show the redacted

@@ -10,6 +10,20 @@
 //! `Action::Close` close the socket and do not report `Disconnected` for it; report
 //! `Disconnected` for every other loss of the connection.
 
+/// Emits a log action: `log!(self, Level::Info, "message", "key" => value, ...)`. Below
+/// the configured `log_level` nothing is built (the values are not even evaluated); a kept
+/// line allocates its field list and the values that are not counters or static names.
+macro_rules! log {
+    ($w:expr, $level:expr, $msg:expr $(, $k:literal => $v:expr)* $(,)?) => {{
+        let level: $crate::worker::io::Level = $level;
+        if level >= $w.cfg.log_level {
+            let fields: Vec<(&'static str, $crate::worker::io::LogValue)> =
+                vec![$(($k, $crate::worker::io::LogValue::from($v))),*];
+            $w.push_log(level, $msg, fields);
+        }
+    }};
+}
+
 pub mod config;
 mod dispatch;
 mod drain;
@@ -248,15 +262,17 @@ impl Worker {
         self.actions.push_back(a);
     }
 
-    fn log(&mut self, level: Level, message: impl Into<String>, fields: &[(&str, &str)]) {
-        let fields = fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+    /// The end of `log!`: the level has been checked.
+    fn push_log(
+        &mut self,
+        level: Level,
+        message: &'static str,
+        fields: Vec<(&'static str, LogValue)>,
+    ) {
         self.actions.push_back(Action::Log(LogEvent {
             level,
-            message: message.into(),
-            fields,
+            message,
+            fields: LogFields(fields),
         }));
     }
 
@@ -295,10 +311,11 @@ impl Worker {
             Incoming::Text(t) => t,
             Incoming::Binary(len) => {
                 self.stats.frames_rejected += 1;
-                self.log(
+                log!(
+                    self,
                     Level::Warn,
                     "ignored a binary frame: the protocol carries JSON text frames only",
-                    &[("len", &len.to_string())],
+                    "len" => len,
                 );
                 return;
             }
@@ -331,18 +348,22 @@ impl Worker {
             Body::Ack(_) => {}
             Body::Unknown(t) => {
                 self.ack_if_requested(&env);
-                self.log(
+                log!(
+                    self,
                     Level::Info,
                     "ignored a frame of a type this worker does not handle",
-                    &[("type", &t), ("id", &env.id)],
+                    "type" => &t,
+                    "id" => &env.id,
                 );
             }
             _ => {
                 self.ack_if_requested(&env);
-                self.log(
+                log!(
+                    self,
                     Level::Warn,
                     "ignored a worker-bound frame type from the scheduler",
-                    &[("type", &env.kind), ("id", &env.id)],
+                    "type" => &env.kind,
+                    "id" => &env.id,
                 );
             }
         }

@@ -53,20 +53,17 @@ impl Worker {
         let op_id = self.next_op_id;
         self.next_op_id += 1;
         self.pending_ops.insert(op_id, op.clone());
-        self.log(
-            Level::Info,
-            "package operation started",
-            &[("op_id", &op_id.to_string())],
-        );
+        log!(self, Level::Info, "package operation started", "op_id" => op_id);
         self.push(Action::Package { op_id, op });
     }
 
     pub(super) fn on_package_done(&mut self, done: PackageOpDone) {
         if self.pending_ops.remove(&done.op_id).is_none() {
-            self.log(
+            log!(
+                self,
                 Level::Warn,
                 "completion of an unknown package operation",
-                &[("op_id", &done.op_id.to_string())],
+                "op_id" => done.op_id,
             );
         }
         let details = match (&done.outcome, done.install) {

@@ -82,14 +82,13 @@ impl Worker {
         let resolved = self.rel.pending.remove(for_id);
         let known = resolved.is_some();
         if let Some(p) = &resolved {
-            self.log(
+            log!(
+                self,
                 Level::Debug,
                 "ack resolved",
-                &[
-                    ("type", p.frame.kind.as_str()),
-                    ("for", for_id),
-                    ("resends", &p.resends.to_string()),
-                ],
+                "type" => super::LogValue::Static(p.frame.kind.as_str()),
+                "for" => for_id,
+                "resends" => p.resends,
             );
         }
         if self.outbox.remove(for_id) {
@@ -104,10 +103,11 @@ impl Worker {
             self.register_id = None;
             self.on_register_acked();
         } else if !known {
-            self.log(
+            log!(
+                self,
                 Level::Debug,
                 "ack for an unknown or already settled frame",
-                &[("for", for_id)],
+                "for" => for_id,
             );
         }
     }
@@ -132,14 +132,13 @@ impl Worker {
             };
             if resends_done >= self.cfg.ack_retry_attempts {
                 self.stats.frames_dropped_after_retries += 1;
-                self.log(
+                log!(
+                    self,
                     Level::Error,
                     "no ack after every retry: treating the session as dead and reconnecting",
-                    &[
-                        ("type", kind.as_str()),
-                        ("id", &id),
-                        ("attempts", &self.cfg.ack_retry_attempts.to_string()),
-                    ],
+                    "type" => super::LogValue::Static(kind.as_str()),
+                    "id" => &id,
+                    "attempts" => self.cfg.ack_retry_attempts,
                 );
                 // Outbox frames stay durable and go out again after re-registration.
                 self.lose_session("no ack from the scheduler");
@@ -152,14 +151,13 @@ impl Worker {
                 p.next_at = Some(now + delay);
             }
             self.stats.ack_retries += 1;
-            self.log(
+            log!(
+                self,
                 Level::Debug,
                 "resending a frame that was not acked",
-                &[
-                    ("type", frame.kind.as_str()),
-                    ("id", &id),
-                    ("attempt", &resends.to_string()),
-                ],
+                "type" => super::LogValue::Static(frame.kind.as_str()),
+                "id" => &id,
+                "attempt" => resends,
             );
             self.send(frame);
         }
@@ -208,10 +206,11 @@ impl Worker {
             .map(|e| (e.id.clone(), e.kind, e.frame.clone()))
             .collect();
         if !frames.is_empty() {
-            self.log(
+            log!(
+                self,
                 Level::Info,
                 "re-sending unacknowledged frames from the outbox",
-                &[("count", &frames.len().to_string())],
+                "count" => frames.len(),
             );
         }
         for (id, kind, text) in frames {

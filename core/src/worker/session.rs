@@ -21,10 +21,10 @@ impl Worker {
 
     pub(super) fn on_connected(&mut self) {
         if self.phase != Phase::Connecting {
-            self.log(
+            log!(
+                self,
                 Level::Warn,
-                "connected while not connecting; starting a new session",
-                &[],
+                "connected while not connecting; starting a new session"
             );
         }
         self.connections += 1;
@@ -61,13 +61,12 @@ impl Worker {
         }
         self.phase = Phase::Active;
         self.backoff_attempt = 0;
-        self.log(
+        log!(
+            self,
             Level::Info,
             "registered with the scheduler",
-            &[
-                ("worker_id", &self.cfg.worker_id.clone()),
-                ("packages", &self.inventory.packages.len().to_string()),
-            ],
+            "worker_id" => &self.cfg.worker_id,
+            "packages" => self.inventory.packages.len(),
         );
         self.send_heartbeat();
         self.replay_outbox();
@@ -108,11 +107,7 @@ impl Worker {
         if matches!(self.phase, Phase::Idle | Phase::Closed | Phase::Backoff) {
             return;
         }
-        self.log(
-            Level::Warn,
-            "connection to the scheduler lost",
-            &[("reason", reason)],
-        );
+        log!(self, Level::Warn, "connection to the scheduler lost", "reason" => reason);
         self.end_session();
         self.schedule_reconnect();
     }
@@ -151,10 +146,6 @@ impl Worker {
         self.backoff_attempt = self.backoff_attempt.saturating_add(1);
         self.phase = Phase::Backoff;
         self.reconnect_at = Some(self.now + delay);
-        self.log(
-            Level::Info,
-            "reconnecting after backoff",
-            &[("delay_ms", &delay.as_millis().to_string())],
-        );
+        log!(self, Level::Info, "reconnecting after backoff", "delay_ms" => delay.as_millis());
     }
 }

@@ -697,3 +697,61 @@ fn decoded_frames_of_every_kind_round_trip() {
         }
     }
 }
+
+fn logs(actions: &[Action]) -> Vec<&LogEvent> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Log(l) => Some(l),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn log_level_drops_only_the_lines_below_it_and_nothing_else() {
+    let run = |level: Level| {
+        let mut h = H::new(WorkerConfig {
+            log_level: level,
+            ..cfg()
+        });
+        h.up();
+        h.frame(dispatch("d1", "n1", "echo", "r1:n1"));
+        h.advance(Duration::from_secs(100));
+        h.log
+    };
+    let all = run(Level::Debug);
+    let info = run(Level::Info);
+    assert!(logs(&all).iter().any(|l| l.level == Level::Debug));
+    assert!(logs(&info).iter().all(|l| l.level >= Level::Info));
+    assert!(!logs(&info).is_empty());
+    // Every other action is the same, in the same order.
+    let kept: Vec<&Action> = all
+        .iter()
+        .filter(|a| !matches!(a, Action::Log(l) if l.level == Level::Debug))
+        .collect();
+    assert_eq!(kept, info.iter().collect::<Vec<_>>());
+    assert!(logs(&run(Level::Error)).is_empty());
+}
+
+#[test]
+fn log_fields_serialise_as_a_sorted_map_of_strings() {
+    let ev = LogEvent {
+        level: Level::Info,
+        message: "m",
+        fields: LogFields(vec![
+            ("type", LogValue::Static("result")),
+            ("for", LogValue::Owned("abc".into())),
+            ("resends", LogValue::U64(2)),
+        ]),
+    };
+    assert_eq!(
+        serde_json::to_value(&ev).unwrap(),
+        json!({"level": "Info", "message": "m",
+               "fields": {"for": "abc", "resends": "2", "type": "result"}})
+    );
+    assert_eq!(
+        ev.fields.get("resends").map(|v| v.to_string()),
+        Some("2".into())
+    );
+}

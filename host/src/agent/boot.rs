@@ -86,7 +86,9 @@ pub fn boot(
     let packages = packages(settings, &runner).map_err(BootError::Packages)?;
     let inventory = packages.inventory();
 
-    let mut worker = Worker::new(settings.to_worker_config(hostname, wall, seed));
+    let mut cfg = settings.to_worker_config(hostname, wall, seed);
+    cfg.log_level = super::logging::core_log_level();
+    let mut worker = Worker::new(cfg);
     let restored = entries.len();
     if restored > 0 {
         tracing::info!(

@@ -5,10 +5,28 @@ use astra_core::worker::{Level, LogEvent, OutFrame};
 
 const MAX_LOGGED_FRAME: usize = 2048;
 
+/// The least severe core log level the installed `tracing` subscriber can show, for
+/// `WorkerConfig::log_level`: the machine then does not build lines nobody would see.
+/// Call it after the subscriber is installed (with none, only errors are built).
+pub(super) fn core_log_level() -> Level {
+    use tracing::level_filters::LevelFilter;
+    let max = LevelFilter::current();
+    if max >= LevelFilter::DEBUG {
+        Level::Debug
+    } else if max >= LevelFilter::INFO {
+        Level::Info
+    } else if max >= LevelFilter::WARN {
+        Level::Warn
+    } else {
+        Level::Error
+    }
+}
+
 pub(super) fn forward(ev: &LogEvent) {
     let fields: String = ev
         .fields
-        .iter()
+        .sorted()
+        .into_iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ");

@@ -48,6 +48,8 @@ impl WorkerSettings {
             result_cache: self.result_cache_size,
             seed,
             wall,
+            // The tracing subscriber decides; the agent sets it once that is installed.
+            log_level: astra_core::worker::Level::Debug,
         }
     }
 }

@@ -255,7 +255,7 @@ impl Sim {
             }
             Action::Log(l) => {
                 self.hash.u64(9);
-                self.hash.str(&l.message);
+                self.hash.str(l.message);
             }
             Action::Stopped => self.hash.u64(10),
         }
