@@ -4,7 +4,7 @@
 # scheduler). Extra arguments go to the benchmark, e.g. `bench/drivers.sh --tasks 5000`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The binaries as shipped and as link/startup-order.txt was recorded: this exact package set
+# The binaries as shipped and as link/startup-order-<package>.txt were recorded: this exact package set
 # (another set unifies dependency features differently, which renames functions and leaves
 # the start-up order unmatched). They are copied first because `cargo bench` rebuilds the
 # package's binaries with its dev-dependencies' features.

@@ -40,13 +40,15 @@ fn main() {
         println!("cargo:rustc-link-arg-bins=-Wl,-Map={}", map.display());
     }
 
-    // Start-up code packed together: `link/startup-order.txt` lists the functions a worker
-    // runs from exec to registered-and-idle (recorded by `link/record-startup-order.sh`), and
+    // Start-up code packed together: `link/startup-order-<package>.txt` lists the functions
+    // this binary runs from exec to registered-and-idle (recorded by `link/record-startup-order.sh`), and
     // lld lays them out first in .text. Without it they are spread over the whole 10 MB of
     // code and the kernel's 64 KB fault-around maps most of it. Names that no longer exist
     // (code changed since the recording) are skipped; re-record after larger changes.
-    let order = link_dir.join("startup-order.txt");
-    println!("cargo:rerun-if-changed=../link/startup-order.txt");
+    let pkg = std::env::var("CARGO_PKG_NAME").unwrap_or_default();
+    let name = format!("startup-order-{pkg}.txt");
+    let order = link_dir.join(&name);
+    println!("cargo:rerun-if-changed=../link/{name}");
     println!("cargo:rerun-if-env-changed=ASTRA_LINK_NO_ORDER");
     if order.is_file() && std::env::var("ASTRA_LINK_NO_ORDER").as_deref() != Ok("1") {
         if let Ok(order) = order.canonicalize() {

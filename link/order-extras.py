@@ -5,7 +5,7 @@ usage: order-extras.py LINK.map ORDER.txt EXTRA.txt
 
 Prints, one per line and not already in ORDER.txt: every variant of a recorded libc function
 (the other `<name>-<isa>.o` members of the same archive: glibc picks one by CPU at start-up
-and valgrind's emulated CPU takes another), and every .text section whose mangled name
+and valgrind's emulated CPU takes another), and every .text section whose (mangled, or C) name
 contains one of EXTRA.txt's substrings. Used by link/record-startup-order.sh.
 """
 import sys
@@ -25,9 +25,7 @@ def main():
     stems = {stem for stem, name in secs if stem is not None and name in order}
     seen = set(order)
     for stem, name in secs:
-        hit = (stem is not None and stem in stems) or (
-            stem is None and any(p in name for p in patterns)
-        )
+        hit = (stem is not None and stem in stems) or any(p in name for p in patterns)
         if hit and name not in seen:
             seen.add(name)
             print(name)
