@@ -301,13 +301,16 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
+    /// Deterministic test values in [-1, 1].
+    fn wave(len: usize, step: f32, seed: f32) -> Vec<f32> {
+        (0..len).map(|i| (i as f32 * step + seed).sin()).collect()
+    }
+
     #[test]
     fn equals_candle_matmul_plus_bias_in_every_split() {
         let dev = Device::Cpu;
         let (m, k, n) = (7, 33, 19);
-        let vals = |len: usize, seed: f32| -> Vec<f32> {
-            (0..len).map(|i| (i as f32 * 0.37 + seed).sin()).collect()
-        };
+        let vals = |len: usize, seed: f32| wave(len, 0.37, seed);
         let x = Tensor::from_vec(vals(m * k, 0.1), (m, k), &dev).unwrap();
         let w = Tensor::from_vec(vals(n * k, 0.7), (n, k), &dev).unwrap();
         let b = Tensor::from_vec(vals(n, 1.3), n, &dev).unwrap();
@@ -362,9 +365,7 @@ mod tests {
     fn per_head_equals_candle_matmul_both_ways() {
         let dev = Device::Cpu;
         let (b, h, m, k, n) = (2, 3, 5, 4, 6);
-        let vals = |len: usize, seed: f32| -> Vec<f32> {
-            (0..len).map(|i| (i as f32 * 0.53 + seed).cos()).collect()
-        };
+        let vals = |len: usize, seed: f32| wave(len, 0.53, seed);
         let q = Tensor::from_vec(vals(b * h * m * k, 0.2), (b, h, m, k), &dev).unwrap();
         let kt = Tensor::from_vec(vals(b * h * n * k, 0.9), (b, h, n, k), &dev).unwrap();
         let v = Tensor::from_vec(vals(b * h * k * n, 0.4), (b, h, k, n), &dev).unwrap();
@@ -404,9 +405,7 @@ mod tests {
     fn embeddings_and_pooling_equal_candle_ops() {
         let dev = Device::Cpu;
         let (vocab, maxpos, h, seq) = (11, 6, 5, 4);
-        let vals = |len: usize, seed: f32| -> Vec<f32> {
-            (0..len).map(|i| (i as f32 * 0.71 + seed).sin()).collect()
-        };
+        let vals = |len: usize, seed: f32| wave(len, 0.71, seed);
         let word = Tensor::from_vec(vals(vocab * h, 0.3), (vocab, h), &dev).unwrap();
         let pos = Tensor::from_vec(vals(maxpos * h, 1.1), (maxpos, h), &dev).unwrap();
         let t0 = Tensor::from_vec(vals(h, 2.5), (1, h), &dev).unwrap();

@@ -49,23 +49,8 @@ impl Embedder {
                 model.rsplit('/').next().unwrap_or(model)
             ))
             .spawn(move || {
-                let pool = match rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads.max(1))
-                    .thread_name(|i| format!("astra-embed-pool-{i}"))
-                    .build()
-                {
+                let (pool, lanes) = match compute_threads(threads) {
                     Ok(p) => p,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(EmbedError::Load {
-                            model: model_id.clone(),
-                            path: dir.clone(),
-                            problem: format!("cannot start {threads} compute threads: {e}"),
-                        }));
-                        return;
-                    }
-                };
-                let lanes = match lanes(threads) {
-                    Ok(l) => l,
                     Err(e) => {
                         let _ = ready_tx.send(Err(EmbedError::Load {
                             model: model_id.clone(),
@@ -136,20 +121,28 @@ impl Embedder {
     }
 }
 
-/// `threads` one-thread pools for the lanes of a batch; none for one thread (the pool is
-/// the one lane then).
-fn lanes(threads: usize) -> Result<Vec<rayon::ThreadPool>, rayon::ThreadPoolBuildError> {
-    if threads <= 1 {
-        return Ok(Vec::new());
-    }
-    (0..threads)
-        .map(|i| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(1)
-                .thread_name(move |_| format!("astra-embed-lane-{i}"))
-                .build()
-        })
-        .collect()
+/// The compute pool of `threads` threads and, with more than one, `threads` one-thread
+/// pools for the lanes of a batch (with one thread the pool is the one lane).
+fn compute_threads(
+    threads: usize,
+) -> Result<(rayon::ThreadPool, Vec<rayon::ThreadPool>), rayon::ThreadPoolBuildError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("astra-embed-pool-{i}"))
+        .build()?;
+    let lanes = if threads <= 1 {
+        Vec::new()
+    } else {
+        (0..threads)
+            .map(|i| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .thread_name(move |_| format!("astra-embed-lane-{i}"))
+                    .build()
+            })
+            .collect::<Result<_, _>>()?
+    };
+    Ok((pool, lanes))
 }
 
 /// Embeds a job's texts in batches of similar length (as sentence-transformers does), so
