@@ -209,14 +209,6 @@ impl LogFields {
     pub fn get(&self, key: &str) -> Option<&LogValue> {
         self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl Serialize for LogFields {

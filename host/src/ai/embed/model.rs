@@ -170,15 +170,12 @@ impl BertEmbedder {
         // single part (one text) runs on `pool`, its products split across the pool.
         let parts = balanced_parts(&lens, lanes.len().max(1));
         let done: Vec<Vec<(usize, Vec<f32>)>> = if parts.len() <= 1 {
-            parts
-                .iter()
-                .map(|p| {
-                    pool.install(|| match rayon::current_num_threads() {
-                        1 => run_part(p, Parallelism::None),
-                        n => run_part(p, Parallelism::Rayon(n)),
-                    })
-                })
-                .collect::<Result<_, _>>()?
+            // `texts` is not empty, so there is exactly one part.
+            let par = match pool.current_num_threads() {
+                1 => Parallelism::None,
+                n => Parallelism::Rayon(n),
+            };
+            vec![pool.install(|| run_part(&parts[0], par))?]
         } else {
             std::thread::scope(|s| {
                 let others: Vec<_> = parts[1..]

@@ -146,6 +146,8 @@ pub enum Post<'a> {
     Residual(&'a Tensor),
     /// GELU with erf, as candle's `gelu_erf` (BERT's `"gelu"`).
     GeluErf,
+    /// GELU's tanh approximation, as candle's `gelu` (BERT's `"gelu_new"`).
+    GeluTanh,
     Relu,
 }
 
@@ -210,6 +212,7 @@ impl Dense {
                 })?;
             }
             Post::GeluErf => dst.iter_mut().for_each(|v| *v = gelu_erf(*v)),
+            Post::GeluTanh => dst.iter_mut().for_each(|v| *v = gelu_tanh(*v)),
             Post::Relu => dst.iter_mut().for_each(|v| *v = v.max(0.0)),
         }
         Tensor::from_vec(dst, (m, n), x.device())
@@ -222,6 +225,15 @@ fn gelu_erf(v: f32) -> f32 {
     (candle_core::cpu::erf::erf_f32(v * std::f32::consts::FRAC_1_SQRT_2) + 1.) * 0.5 * v
 }
 
+/// candle's `gelu` (tanh approximation) for f32, the same expression so the same bits.
+#[inline]
+fn gelu_tanh(v: f32) -> f32 {
+    // candle's literal, so the same f32.
+    #[allow(clippy::excessive_precision)]
+    const SQRT_TWO_OVER_PI: f32 = 0.797_884_560_802_865_355_879_892_119_868_763_73;
+    0.5 * v * (1.0 + f32::tanh(SQRT_TWO_OVER_PI * v * (1.0 + 0.044715 * v * v)))
+}
+
 /// BERT's input embeddings before their layer norm: `(word[id] + position[t]) + type0`
 /// for each of `ids` (`rows` texts of `seq` tokens, row-major) → `(rows·seq, h)`.
 pub fn embeddings(
@@ -232,7 +244,11 @@ pub fn embeddings(
     seq: usize,
 ) -> Result<Tensor> {
     let (vocab, h) = word.dims2()?;
-    if seq > position.dim(0)? || !ids.len().is_multiple_of(seq.max(1)) {
+    let max_pos = position.dim(0)?;
+    if seq == 0 || seq > max_pos {
+        candle_core::bail!("sequence of {seq} tokens exceeds max_position_embeddings {max_pos}");
+    }
+    if !ids.len().is_multiple_of(seq) {
         candle_core::bail!("embeddings: {} ids in rows of {seq} tokens", ids.len());
     }
     let mut out = vec![0f32; ids.len() * h];
@@ -351,6 +367,8 @@ mod tests {
         assert_eq!(run(&x, Post::Residual(&res)), want);
         let want = pt.gelu_erf().unwrap().to_vec2::<f32>().unwrap();
         assert_eq!(run(&x, Post::GeluErf), want);
+        let want = pt.gelu().unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(run(&x, Post::GeluTanh), want);
         let want = pt.relu().unwrap().to_vec2::<f32>().unwrap();
         assert_eq!(run(&x, Post::Relu), want);
         let wrong = Tensor::zeros((m, n + 1), candle_core::DType::F32, &dev).unwrap();
