@@ -363,14 +363,13 @@ fn reference_scheduler_frames_for_one_run() {
         for a in &actions {
             match a {
                 SchedAction::Send { text, .. } => to_worker.push(text.clone()),
-                SchedAction::Event(e) => {
+                SchedAction::Event(e)
                     if serde_json::to_value(e)
                         .unwrap()
                         .get("RunFinished")
-                        .is_some()
-                    {
-                        finished_run = true;
-                    }
+                        .is_some() =>
+                {
+                    finished_run = true;
                 }
                 _ => {}
             }

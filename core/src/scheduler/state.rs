@@ -156,9 +156,7 @@ impl RunState {
     /// still run, as in the real scheduler); all terminal otherwise succeeds; anything sent
     /// makes it running.
     pub(crate) fn roll_up(&self) -> RunStatus {
-        if self.nodes.iter().any(|n| n.status == NodeStatus::Failed) {
-            RunStatus::Failed
-        } else if self.forced_failed {
+        if self.forced_failed || self.nodes.iter().any(|n| n.status == NodeStatus::Failed) {
             RunStatus::Failed
         } else if self.nodes.iter().all(|n| n.status.is_terminal()) {
             RunStatus::Succeeded
