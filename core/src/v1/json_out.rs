@@ -138,11 +138,14 @@ pub(crate) fn plain_len(b: &[u8]) -> usize {
         ]);
         // A byte is flagged if it is below 0x20 or equal to `"` or `\` (classic bit tricks:
         // `x - 0x01..` borrows into the high bit exactly for zero bytes of `x`). Bytes of
-        // 0x80 and above never flag: their high bit is masked out by `!v`.
-        let lt20 = v.wrapping_sub(ONES * 0x20) & !v;
-        let q = v ^ (ONES * b'"' as u64);
+        // 0x80 and above never flag: their high bit is masked out by `!x` and `!bs`.
+        // `x = v ^ 0x02` maps `"` (0x22) to 0x20 and keeps every byte below 0x20 below it,
+        // while 0x20..=0x23 only swap among themselves: `x < 0x21` flags exactly the control
+        // characters and `"`, one test instead of two.
+        let x = v ^ (ONES * 0x02);
+        let ctl_or_quote = x.wrapping_sub(ONES * 0x21) & !x;
         let bs = v ^ (ONES * b'\\' as u64);
-        let hit = (lt20 | (q.wrapping_sub(ONES) & !q) | (bs.wrapping_sub(ONES) & !bs)) & HIGH;
+        let hit = (ctl_or_quote | (bs.wrapping_sub(ONES) & !bs)) & HIGH;
         if hit != 0 {
             // The lowest flagged byte is exact (borrows only run upwards); later ones may be
             // false positives, so only the first is used.
@@ -251,6 +254,19 @@ mod tests {
                 .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
                 .unwrap_or(b.len());
             assert_eq!(plain_len(b), slow, "{s:?}");
+        }
+        // every byte value at every position of two words, behind plain bytes
+        for c in 0..=255u8 {
+            for at in 0..16 {
+                let mut v = vec![b'a'; 16];
+                v[at] = c;
+                let want = if c == b'"' || c == b'\\' || c < 0x20 {
+                    at
+                } else {
+                    16
+                };
+                assert_eq!(plain_len(&v), want, "{c:#x} at {at}");
+            }
         }
         // every position and every special byte, behind plain and high bytes
         for special in [b'"', b'\\', 0u8, 0x1f, b'\n'] {
