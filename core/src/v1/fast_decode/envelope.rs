@@ -85,7 +85,7 @@ impl P<'_> {
     }
 
     /// Reads `text` if it comes next, as is (no whitespace inside).
-    fn exact(&mut self, text: &[u8]) -> bool {
+    pub(super) fn exact(&mut self, text: &[u8]) -> bool {
         let hit = self.b.get(self.i..).is_some_and(|r| r.starts_with(text));
         if hit {
             self.i += text.len();
