@@ -2,27 +2,78 @@
 //! each that the failure trace keeps.
 
 use astra_core::scheduler::ConnId;
-use astra_core::v1::codec::Inbound;
+use astra_core::v1::codec::{Inbound, Light};
 use astra_core::v1::types::FrameType;
 use astra_core::work::TaskKey;
 use astra_core::worker::Incoming;
 
-/// A frame a worker sent, in flight to the scheduler: its exact text and, when the checker's
-/// strict decode (the scheduler's own codec and limit) accepted it, the decoded frame, so the
-/// scheduler reads it without decoding the same bytes again. Shared by duplicates.
+/// A frame a worker sent, in flight to the scheduler: its exact text and what the checker's
+/// strict read (the scheduler's own codec and limit) made of it, so the scheduler reads it
+/// without decoding the same bytes again. Shared by duplicates.
 #[derive(Debug, Clone)]
 pub struct SentFrame {
     pub text: String,
-    /// `decode(text, max)` when it succeeded.
-    pub decoded: Option<Inbound>,
+    pub read: Read,
+    /// The limit the checker read it with.
     pub max: usize,
+}
+
+/// The checker's read of a sent frame.
+#[derive(Debug, Clone)]
+pub enum Read {
+    /// `decode(text, max)` succeeded with this frame.
+    Decoded(Inbound),
+    /// `decode_light(text, max)` read it.
+    Light(LightAt),
+    /// Rejected (flagged by the checker): the scheduler decodes the text itself.
+    Rejected,
+}
+
+/// A [`Light`] read kept as positions in the frame's own text, so it travels with the text.
+#[derive(Debug, Clone, Copy)]
+pub enum LightAt {
+    Heartbeat,
+    /// `ack.for` is `text[start..end]`.
+    Ack {
+        start: usize,
+        end: usize,
+    },
+}
+
+impl LightAt {
+    /// `light` as read from `text` (whose `ack.for` is a slice of `text`).
+    pub fn of(text: &str, light: Light<'_>) -> Self {
+        match light {
+            Light::Heartbeat => LightAt::Heartbeat,
+            Light::Ack { for_id } => {
+                // A slice of `text`: its offset is the distance between the two pointers.
+                let start = for_id.as_ptr() as usize - text.as_ptr() as usize;
+                LightAt::Ack {
+                    start,
+                    end: start + for_id.len(),
+                }
+            }
+        }
+    }
+
+    /// The read again, borrowing from the same `text`.
+    pub fn get<'a>(&self, text: &'a str) -> Option<Light<'a>> {
+        Some(match *self {
+            LightAt::Heartbeat => Light::Heartbeat,
+            LightAt::Ack { start, end } => Light::Ack {
+                for_id: text.get(start..end)?,
+            },
+        })
+    }
 }
 
 impl SentFrame {
     fn kind(&self) -> Option<FrameType> {
-        match &self.decoded {
-            Some(f) => f.body.frame_type(),
-            None => FrameType::parse(crate::frames::sniff_type(&self.text)),
+        match &self.read {
+            Read::Decoded(f) => f.body.frame_type(),
+            Read::Light(LightAt::Heartbeat) => Some(FrameType::Heartbeat),
+            Read::Light(LightAt::Ack { .. }) => Some(FrameType::Ack),
+            Read::Rejected => FrameType::parse(crate::frames::sniff_type(&self.text)),
         }
     }
 }
