@@ -28,11 +28,6 @@ pub fn decode(text: &str) -> Option<Light<'_>> {
 }
 
 impl<'a> P<'a> {
-    /// `text` next, as is, or `None` with nothing consumed.
-    fn want(&mut self, text: &[u8]) -> Option<()> {
-        self.exact(text).then_some(())
-    }
-
     /// A plain string, compared with `seen` first: the ack payload's `for` repeats the
     /// envelope's `ack.for`, and a byte comparison is cheaper than the scan. `"` + `seen` +
     /// `"` is a plain string exactly when `seen` is one, which it is (`plain_str` read it).
