@@ -108,6 +108,11 @@ impl<'a> JsonOut<'a> {
 /// Appends the decimal digits of `n` (what `Display` writes), without going through
 /// `core::fmt`, which showed in the simulator's profile (every frame has a few integers).
 fn push_u64(buf: &mut String, mut n: u64) {
+    // One digit (most counters, seqs and metrics): no buffer, no UTF-8 check.
+    if n < 10 {
+        buf.push(char::from(b'0' + n as u8));
+        return;
+    }
     let mut d = [0u8; 20];
     let mut at = d.len();
     loop {
