@@ -987,6 +987,49 @@ proptest! {
     }
 }
 
+/// `(env, body)` as a frame whose payload is laid out as the hand-written writers write it
+/// (struct field order, as the worker sends it), not in `Map` (sorted) order.
+fn writer_layout_text(env: &Envelope, body: &Body) -> String {
+    use astra_core::v1::payload_json::to_json;
+    let payload = match body {
+        Body::Handshake(p) => to_json(p),
+        Body::Register(p) => to_json(p),
+        Body::Heartbeat(p) => to_json(p),
+        Body::Ack(p) => to_json(p),
+        Body::Result(p) => to_json(p.as_ref()),
+        Body::Feedback(p) => to_json(p.as_ref()),
+        Body::CommandError(p) => to_json(p),
+        Body::PkgEvent(p) => to_json(p),
+        other => serde_json::to_string(&payload_of(other)).unwrap(),
+    };
+    let mut e = env.clone();
+    e.payload = Map::new();
+    let head = encode(&e);
+    let head = head.strip_suffix("{}}").unwrap();
+    format!("{head}{payload}}}")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// Payloads in writer order (what the in-order readers of results and feedback see),
+    /// intact or damaged: `decode` answers exactly as the serde decoder.
+    #[test]
+    fn fast_path_agrees_with_serde_on_writer_layout(
+        (env, body) in frame(),
+        damaged in any::<bool>(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..6, any::<prop::sample::Index>()), 1..4),
+    ) {
+        let text = writer_layout_text(&env, &body);
+        let text = if damaged { damage(&text, &edits) } else { text };
+        prop_assert_eq!(
+            decode(&text, DEFAULT_MAX_FRAME_BYTES),
+            astra_core::v1::codec::decode_serde(&text, DEFAULT_MAX_FRAME_BYTES),
+            "{}", text
+        );
+    }
+}
+
 // ------------------------------------------------------------------------------------------
 // the light path
 
