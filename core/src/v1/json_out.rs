@@ -20,6 +20,7 @@ impl<'a> JsonOut<'a> {
     }
 
     /// Literal JSON text (punctuation and pre-escaped keys such as `,"id":`).
+    #[inline]
     pub fn raw(&mut self, s: &str) -> &mut Self {
         self.buf.push_str(s);
         self
@@ -28,6 +29,19 @@ impl<'a> JsonOut<'a> {
     /// A JSON string with its quotes.
     pub fn str(&mut self, s: &str) -> &mut Self {
         escape_into(self.buf, s);
+        self
+    }
+
+    /// One JSON string whose text is `parts` joined: `str(&parts.concat())` without building
+    /// the joined text (escaping is per character, so the parts escape independently).
+    pub fn str_joined(&mut self, parts: &[&str]) -> &mut Self {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        self.buf.reserve(len + 2);
+        self.buf.push('"');
+        for p in parts {
+            escape_body_into(self.buf, p);
+        }
+        self.buf.push('"');
         self
     }
 
@@ -173,11 +187,17 @@ fn escape_into(buf: &mut String, s: &str) {
     // One capacity check for the common, escape-free case instead of three.
     buf.reserve(s.len() + 2);
     buf.push('"');
+    escape_body_into(buf, s);
+    buf.push('"');
+}
+
+/// The escaped text of `s`, without quotes.
+#[inline]
+fn escape_body_into(buf: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let plain = plain_len(bytes);
     if plain == bytes.len() {
         buf.push_str(s);
-        buf.push('"');
         return;
     }
     let mut start = 0;
@@ -206,7 +226,6 @@ fn escape_into(buf: &mut String, s: &str) {
         start = i + 1;
     }
     buf.push_str(&s[start..]);
-    buf.push('"');
 }
 
 #[cfg(test)]
@@ -217,6 +236,24 @@ mod tests {
         let mut s = String::new();
         f(&mut JsonOut::new(&mut s));
         s
+    }
+
+    #[test]
+    fn joined_parts_are_the_joined_string() {
+        let parts = ["run-1", ":", "n\"0\\", "", "é\u{1}\n", "x"];
+        for n in 0..=parts.len() {
+            for k in 0..n {
+                let p = &parts[k..n];
+                assert_eq!(
+                    out(|o| {
+                        o.str_joined(p);
+                    }),
+                    out(|o| {
+                        o.str(&p.concat());
+                    })
+                );
+            }
+        }
     }
 
     #[test]
