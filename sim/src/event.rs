@@ -18,15 +18,18 @@ pub struct SentFrame {
     pub max: usize,
 }
 
-/// The checker's read of a sent frame.
+/// The checker's read of a sent frame. It already lives behind the `Rc` of its
+/// `SentFrame`: boxing the decoded frame would cost a second allocation per frame.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Read {
     /// `decode(text, max)` succeeded with this frame.
     Decoded(Inbound),
     /// `decode_light(text, max)` read it.
     Light(LightAt),
-    /// Rejected (flagged by the checker): the scheduler decodes the text itself.
-    Rejected,
+    /// No read is handed on (the checker rejected the frame and flagged it): the scheduler
+    /// reads the text itself.
+    TextOnly,
 }
 
 /// A [`Light`] read kept as positions in the frame's own text, so it travels with the text.
@@ -41,19 +44,20 @@ pub enum LightAt {
 }
 
 impl LightAt {
-    /// `light` as read from `text` (whose `ack.for` is a slice of `text`).
-    pub fn of(text: &str, light: Light<'_>) -> Self {
-        match light {
+    /// `light` as read from `text`: `decode_light` lends `ack.for` as a slice of `text`, so
+    /// its offset is the distance between the two pointers (checked: `None` if it is not).
+    pub fn of(text: &str, light: Light<'_>) -> Option<Self> {
+        Some(match light {
             Light::Heartbeat => LightAt::Heartbeat,
             Light::Ack { for_id } => {
-                // A slice of `text`: its offset is the distance between the two pointers.
-                let start = for_id.as_ptr() as usize - text.as_ptr() as usize;
-                LightAt::Ack {
-                    start,
-                    end: start + for_id.len(),
+                let start = (for_id.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+                let end = start + for_id.len();
+                if !std::ptr::eq(text.get(start..end)?, for_id) {
+                    return None;
                 }
+                LightAt::Ack { start, end }
             }
-        }
+        })
     }
 
     /// The read again, borrowing from the same `text`.
@@ -73,7 +77,7 @@ impl SentFrame {
             Read::Decoded(f) => f.body.frame_type(),
             Read::Light(LightAt::Heartbeat) => Some(FrameType::Heartbeat),
             Read::Light(LightAt::Ack { .. }) => Some(FrameType::Ack),
-            Read::Rejected => FrameType::parse(crate::frames::sniff_type(&self.text)),
+            Read::TextOnly => FrameType::parse(crate::frames::sniff_type(&self.text)),
         }
     }
 }
@@ -251,5 +255,29 @@ impl std::fmt::Display for Rec {
                 EvKind::LivenessCheck => write!(f, "phase   liveness check"),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use astra_core::v1::codec::{decode_light, DEFAULT_MAX_FRAME_BYTES};
+
+    #[test]
+    fn a_light_read_travels_as_positions_in_its_text() {
+        let text = r#"{"type":"ack","id":"a1","ts":"2025-11-03T13:20:00Z","tenant":"default","sender":{"role":"worker","id":"w1"},"ack":{"for":"d-1"},"payload":{"ok":true,"for":"d-1"}}"#;
+        let light = decode_light(text, DEFAULT_MAX_FRAME_BYTES).unwrap();
+        let at = LightAt::of(text, light).unwrap();
+        // A copy of the text (what a duplicate delivery holds) gives the same read.
+        let copy = text.to_string();
+        assert_eq!(at.get(&copy), Some(light));
+        assert_eq!(light, Light::Ack { for_id: "d-1" });
+        // A slice of another text is refused rather than mis-placed.
+        let other = String::from("d-1");
+        assert!(LightAt::of(text, Light::Ack { for_id: &other }).is_none());
+        assert!(matches!(
+            LightAt::of(text, Light::Heartbeat),
+            Some(LightAt::Heartbeat)
+        ));
     }
 }

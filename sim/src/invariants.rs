@@ -338,7 +338,9 @@ impl Checker {
                     }
                 }
             }
-            return Read::Light(LightAt::of(text, light));
+            // (`of` cannot fail for a read of this very text; the scheduler reading the
+            // text itself would be the same frame anyway.)
+            return LightAt::of(text, light).map_or(Read::TextOnly, Read::Light);
         }
         let f = match decode(text, self.max_frame_bytes) {
             Ok(f) => f,
@@ -350,7 +352,7 @@ impl Checker {
                     Some(w),
                     format!("worker sent a `{kind}` the scheduler rejects: {e}"),
                 );
-                return Read::Rejected;
+                return Read::TextOnly;
             }
         };
         self.observe_sent(w, now, &f, store);

@@ -337,7 +337,7 @@ fn inventory(variant: u8) -> Inventory {
         status: PackageStatus::Installed,
     });
     inv.handlers.insert(HandlerKey::new("p", "1", "echo"));
-    if variant % 3 == 0 {
+    if variant.is_multiple_of(3) {
         inv.handlers.insert(HandlerKey::new("p", "1", "sleep"));
     }
     inv
