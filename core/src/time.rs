@@ -83,25 +83,42 @@ pub fn format_rfc3339_micros(unix_micros: u64) -> String {
             sod % 60
         );
     }
-    // Every frame carries one: digits written straight into one buffer (same text).
+    // Every frame carries one: digits written straight into one buffer (same text), two
+    // at a time from a table (a `% 10` step per digit was most of this function's cost).
     let mut b = *b"0000-00-00T00:00:00.000000+00:00";
-    let mut put = |at: usize, width: usize, mut v: u64| {
-        for i in (at..at + width).rev() {
-            b[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
+    let mut put2 = |at: usize, v: u64| {
+        // Every caller passes a value below 100; `% 100` keeps the index in the table anyway.
+        let i = (v % 100) as usize * 2;
+        b[at] = DIGIT_PAIRS[i];
+        b[at + 1] = DIGIT_PAIRS[i + 1];
     };
-    put(0, 4, y as u64);
-    put(5, 2, m as u64);
-    put(8, 2, d as u64);
-    put(11, 2, sod / 3600);
-    put(14, 2, (sod / 60) % 60);
-    put(17, 2, sod % 60);
-    put(20, 6, micros);
+    let y = y as u64;
+    put2(0, y / 100);
+    put2(2, y % 100);
+    put2(5, u64::from(m));
+    put2(8, u64::from(d));
+    put2(11, sod / 3600);
+    put2(14, (sod / 60) % 60);
+    put2(17, sod % 60);
+    put2(20, micros / 10_000);
+    put2(22, (micros / 100) % 100);
+    put2(24, micros % 100);
     // Only ASCII digits and punctuation were written: valid UTF-8, copied in one go (a
     // `char` collect pushed 32 times).
     std::str::from_utf8(&b).map_or_else(|_| String::new(), str::to_owned)
 }
+
+/// `"000102…99"`: the two digits of every number below 100.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut n = 0;
+    while n < 100 {
+        t[2 * n] = b'0' + (n / 10) as u8;
+        t[2 * n + 1] = b'0' + (n % 10) as u8;
+        n += 1;
+    }
+    t
+};
 
 /// Howard Hinnant's days-since-epoch → civil date conversion (proleptic Gregorian).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -119,32 +136,34 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Checks that `s` is an RFC 3339 date-time **with** a UTC offset (`Z` or `±hh:mm`), the
 /// form the scheduler's `AwareDatetime` accepts. Returns the reason when it is not.
+///
+/// Every decoded frame's `ts` goes through this: the fixed part is read from a 19-byte
+/// array (no bounds checks, no per-range loops); `validate_reference` in the tests is the
+/// straightforward form it must agree with, reason for reason.
 pub fn validate_rfc3339_aware(s: &str) -> Result<(), &'static str> {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| {
-        b.get(r.clone())
-            .is_some_and(|x| x.iter().all(u8::is_ascii_digit))
+    let h: &[u8; 19] = match b.first_chunk::<19>() {
+        Some(h) if b.len() >= 20 => h,
+        _ => return Err("too short for an RFC 3339 date-time with offset"),
     };
-    if b.len() < 20 {
-        return Err("too short for an RFC 3339 date-time with offset");
-    }
-    if !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)) {
+    let dig = |i: usize| h[i].wrapping_sub(b'0') < 10;
+    let date = dig(0) & dig(1) & dig(2) & dig(3) & (h[4] == b'-') & dig(5) & dig(6);
+    if !(date & (h[7] == b'-') & dig(8) & dig(9)) {
         return Err("date part must be YYYY-MM-DD");
     }
-    if !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') {
+    if !matches!(h[10], b'T' | b't' | b' ') {
         return Err("date and time must be separated by 'T'");
     }
-    if !(digits(11..13) && b[13] == b':' && digits(14..16) && b[16] == b':' && digits(17..19)) {
+    let time = dig(11) & dig(12) & (h[13] == b':') & dig(14) & dig(15) & (h[16] == b':');
+    if !(time & dig(17) & dig(18)) {
         return Err("time part must be HH:MM:SS");
     }
     // Both bytes are ASCII digits (checked above): their value without a `str::parse`.
-    let num = |r: std::ops::Range<usize>| -> u32 {
-        u32::from(b[r.start] - b'0') * 10 + u32::from(b[r.start + 1] - b'0')
-    };
-    if !(1..=12).contains(&num(5..7)) || !(1..=31).contains(&num(8..10)) {
+    let num = |i: usize| u32::from(h[i] - b'0') * 10 + u32::from(h[i + 1] - b'0');
+    if !(1..=12).contains(&num(5)) || !(1..=31).contains(&num(8)) {
         return Err("month or day out of range");
     }
-    if num(11..13) > 23 || num(14..16) > 59 || num(17..19) > 60 {
+    if num(11) > 23 || num(14) > 59 || num(17) > 60 {
         return Err("hour, minute or second out of range");
     }
     let mut i = 19;
@@ -215,6 +234,99 @@ mod tests {
         for us in [0u64, 1, 1_762_175_750_123_456, 4_102_444_799_999_999] {
             assert_eq!(validate_rfc3339_aware(&format_rfc3339_micros(us)), Ok(()));
         }
+    }
+
+    /// The form `validate_rfc3339_aware` had before it read a fixed-size array: the oracle.
+    fn validate_reference(s: &str) -> Result<(), &'static str> {
+        let b = s.as_bytes();
+        let digits = |r: std::ops::Range<usize>| {
+            b.get(r.clone())
+                .is_some_and(|x| x.iter().all(u8::is_ascii_digit))
+        };
+        if b.len() < 20 {
+            return Err("too short for an RFC 3339 date-time with offset");
+        }
+        if !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)) {
+            return Err("date part must be YYYY-MM-DD");
+        }
+        if !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') {
+            return Err("date and time must be separated by 'T'");
+        }
+        if !(digits(11..13) && b[13] == b':' && digits(14..16) && b[16] == b':' && digits(17..19)) {
+            return Err("time part must be HH:MM:SS");
+        }
+        let num = |r: std::ops::Range<usize>| -> u32 {
+            u32::from(b[r.start] - b'0') * 10 + u32::from(b[r.start + 1] - b'0')
+        };
+        if !(1..=12).contains(&num(5..7)) || !(1..=31).contains(&num(8..10)) {
+            return Err("month or day out of range");
+        }
+        if num(11..13) > 23 || num(14..16) > 59 || num(17..19) > 60 {
+            return Err("hour, minute or second out of range");
+        }
+        let mut i = 19;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == start {
+                return Err("fraction of a second needs digits");
+            }
+        }
+        match &b[i..] {
+            [b'Z'] | [b'z'] => Ok(()),
+            [b'+' | b'-', h1, h2, b':', m1, m2]
+                if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) =>
+            {
+                Ok(())
+            }
+            [] => Err("a UTC offset (Z or +hh:mm) is required"),
+            _ => Err("offset must be Z or +hh:mm"),
+        }
+    }
+
+    /// Same answer, reason for reason, as the reference on valid stamps and on every one
+    /// of them with any position replaced by each of a set of telling bytes, cut short or
+    /// extended.
+    #[test]
+    fn validation_agrees_with_the_reference() {
+        let mut r = crate::rng::Rng::new(9);
+        let mut bases = vec![
+            "2025-11-03T13:15:50+00:00".to_string(),
+            "2025-11-03T13:15:50Z".to_string(),
+            "2025-11-03t13:15:50.5-07:30".to_string(),
+            "2025-11-03 13:15:50.123456z".to_string(),
+            "1999-12-31T23:59:60.000001+14:00".to_string(),
+        ];
+        bases.extend((0..40).map(|_| format_rfc3339_micros(r.below(253_402_300_800_000_000))));
+        let swaps = b"0189:-.+ZzTt x\"\x00\xff";
+        let mut n = 0;
+        for base in &bases {
+            let b = base.as_bytes();
+            for at in 0..=b.len() {
+                let mut cut = b[..at].to_vec();
+                for &c in swaps.iter() {
+                    let mut v = b.to_vec();
+                    if at < v.len() {
+                        v[at] = c;
+                    } else {
+                        v.push(c);
+                    }
+                    cut.push(c);
+                    for t in [&v, &cut] {
+                        let t = String::from_utf8_lossy(t);
+                        assert_eq!(validate_rfc3339_aware(&t), validate_reference(&t), "{t:?}");
+                        n += 1;
+                    }
+                    cut.pop();
+                }
+                let t = String::from_utf8_lossy(&cut);
+                assert_eq!(validate_rfc3339_aware(&t), validate_reference(&t), "{t:?}");
+            }
+        }
+        assert!(n > 10_000);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! a mistyped value anywhere strict is rejected with an error naming the field; and
 //! `tolerate_non_finite` never changes text inside JSON strings.
 
+mod common;
+
 use astra_core::time::format_rfc3339_micros;
 use astra_core::v1::codec::{
     decode, encode, payload_map, tolerate_non_finite, Body, DecodeErrorKind,
@@ -982,6 +984,146 @@ proptest! {
             astra_core::v1::codec::decode_serde(&text, DEFAULT_MAX_FRAME_BYTES),
             "{}", text
         );
+    }
+}
+
+/// `(env, body)` as a frame whose payload is laid out as the hand-written writers write it
+/// (struct field order, as the worker sends it), not in `Map` (sorted) order.
+fn writer_layout_text(env: &Envelope, body: &Body) -> String {
+    use astra_core::v1::payload_json::to_json;
+    let payload = match body {
+        Body::Handshake(p) => to_json(p),
+        Body::Register(p) => to_json(p),
+        Body::Heartbeat(p) => to_json(p),
+        Body::Ack(p) => to_json(p),
+        Body::Result(p) => to_json(p.as_ref()),
+        Body::Feedback(p) => to_json(p.as_ref()),
+        Body::CommandError(p) => to_json(p),
+        Body::PkgEvent(p) => to_json(p),
+        other => serde_json::to_string(&payload_of(other)).unwrap(),
+    };
+    let mut e = env.clone();
+    e.payload = Map::new();
+    let head = encode(&e);
+    let head = head.strip_suffix("{}}").unwrap();
+    format!("{head}{payload}}}")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// Payloads in writer order (what the in-order readers of results and feedback see),
+    /// intact or damaged: `decode` answers exactly as the serde decoder.
+    #[test]
+    fn fast_path_agrees_with_serde_on_writer_layout(
+        (env, body) in frame(),
+        damaged in any::<bool>(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..6, any::<prop::sample::Index>()), 1..4),
+    ) {
+        let text = writer_layout_text(&env, &body);
+        let text = if damaged { damage(&text, &edits) } else { text };
+        prop_assert_eq!(
+            decode(&text, DEFAULT_MAX_FRAME_BYTES),
+            astra_core::v1::codec::decode_serde(&text, DEFAULT_MAX_FRAME_BYTES),
+            "{}", text
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// the light path
+
+/// An ack (either payload order, its `for` the envelope's or another) or a heartbeat (u64
+/// metrics, no ack request) in the layout the encoders write, with the envelope strings of
+/// `envelope`, escapes included: the frames `decode_light` is for.
+fn light_frame() -> impl Strategy<Value = String> {
+    (
+        envelope(FrameType::Ack),
+        any::<bool>(),
+        os(),
+        any::<bool>(),
+        prop::array::uniform5(any::<u64>()),
+        any::<bool>(),
+    )
+        .prop_map(|(mut env, is_ack, other_for, ok_first, m, healthy)| {
+            env.flags = None;
+            if is_ack {
+                let f = env.ack.as_ref().and_then(|a| a.for_id.clone());
+                let f = f.unwrap_or_else(|| "d-1".into());
+                env.ack = Some(AckField {
+                    for_id: Some(f.clone()),
+                    request: None,
+                });
+                let pf = other_for.unwrap_or(f);
+                env.payload = payload_map(&AckPayload {
+                    ok: Some(true),
+                    for_id: Some(pf.clone()),
+                });
+                let text = encode(&env);
+                if !ok_first {
+                    return text;
+                }
+                let q = serde_json::to_string(&pf).unwrap();
+                text.replace(
+                    &format!("\"payload\":{{\"for\":{q},\"ok\":true}}"),
+                    &format!("\"payload\":{{\"ok\":true,\"for\":{q}}}"),
+                )
+            } else {
+                env.kind = "heartbeat".into();
+                env.ack = None;
+                let mut metrics = Map::new();
+                for (k, v) in [
+                    "inflight",
+                    "outbox",
+                    "queued",
+                    "resource_bytes",
+                    "resource_handles",
+                ]
+                .into_iter()
+                .zip(m)
+                {
+                    metrics.insert(k.into(), Value::from(v));
+                }
+                env.payload = payload_map(&HeartbeatPayload {
+                    healthy,
+                    metrics,
+                    packages: None,
+                });
+                encode(&env)
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// The light path reads every such frame without escapes, and only as `decode` reads it.
+    #[test]
+    fn light_path_reads_encoder_acks_and_heartbeats(text in light_frame()) {
+        common::differential_check::check_light_agrees(&text, DEFAULT_MAX_FRAME_BYTES);
+        if !text.contains('\\') {
+            prop_assert!(
+                astra_core::v1::codec::decode_light(&text, DEFAULT_MAX_FRAME_BYTES).is_some(),
+                "light path declined {}", text
+            );
+        }
+        // At exactly its length the frame is still read; one byte less, never.
+        common::differential_check::check_light_agrees(&text, text.len());
+        prop_assert!(astra_core::v1::codec::decode_light(&text, text.len() - 1).is_none());
+    }
+
+    /// ... and on damaged copies of them (and of any frame), whatever it reads is what
+    /// `decode` reads.
+    #[test]
+    fn light_path_agrees_with_decode_on_damaged_text(
+        text in light_frame(),
+        (env, body) in frame(),
+        which in any::<bool>(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..6, any::<prop::sample::Index>()), 1..4),
+    ) {
+        let base = if which { text } else { frame_text(&env, &body) };
+        let text = damage(&base, &edits);
+        common::differential_check::check_light_agrees(&text, DEFAULT_MAX_FRAME_BYTES);
     }
 }
 

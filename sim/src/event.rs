@@ -2,27 +2,82 @@
 //! each that the failure trace keeps.
 
 use astra_core::scheduler::ConnId;
-use astra_core::v1::codec::Inbound;
+use astra_core::v1::codec::{Inbound, Light};
 use astra_core::v1::types::FrameType;
 use astra_core::work::TaskKey;
 use astra_core::worker::Incoming;
 
-/// A frame a worker sent, in flight to the scheduler: its exact text and, when the checker's
-/// strict decode (the scheduler's own codec and limit) accepted it, the decoded frame, so the
-/// scheduler reads it without decoding the same bytes again. Shared by duplicates.
+/// A frame a worker sent, in flight to the scheduler: its exact text and what the checker's
+/// strict read (the scheduler's own codec and limit) made of it, so the scheduler reads it
+/// without decoding the same bytes again. Shared by duplicates.
 #[derive(Debug, Clone)]
 pub struct SentFrame {
     pub text: String,
-    /// `decode(text, max)` when it succeeded.
-    pub decoded: Option<Inbound>,
+    pub read: Read,
+    /// The limit the checker read it with.
     pub max: usize,
+}
+
+/// The checker's read of a sent frame. It already lives behind the `Rc` of its
+/// `SentFrame`: boxing the decoded frame would cost a second allocation per frame.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Read {
+    /// `decode(text, max)` succeeded with this frame.
+    Decoded(Inbound),
+    /// `decode_light(text, max)` read it.
+    Light(LightAt),
+    /// No read is handed on (the checker rejected the frame and flagged it): the scheduler
+    /// reads the text itself.
+    TextOnly,
+}
+
+/// A [`Light`] read kept as positions in the frame's own text, so it travels with the text.
+#[derive(Debug, Clone, Copy)]
+pub enum LightAt {
+    Heartbeat,
+    /// `ack.for` is `text[start..end]`.
+    Ack {
+        start: usize,
+        end: usize,
+    },
+}
+
+impl LightAt {
+    /// `light` as read from `text`: `decode_light` lends `ack.for` as a slice of `text`, so
+    /// its offset is the distance between the two pointers (checked: `None` if it is not).
+    pub fn of(text: &str, light: Light<'_>) -> Option<Self> {
+        Some(match light {
+            Light::Heartbeat => LightAt::Heartbeat,
+            Light::Ack { for_id } => {
+                let start = (for_id.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+                let end = start + for_id.len();
+                if !std::ptr::eq(text.get(start..end)?, for_id) {
+                    return None;
+                }
+                LightAt::Ack { start, end }
+            }
+        })
+    }
+
+    /// The read again, borrowing from the same `text`.
+    pub fn get<'a>(&self, text: &'a str) -> Option<Light<'a>> {
+        Some(match *self {
+            LightAt::Heartbeat => Light::Heartbeat,
+            LightAt::Ack { start, end } => Light::Ack {
+                for_id: text.get(start..end)?,
+            },
+        })
+    }
 }
 
 impl SentFrame {
     fn kind(&self) -> Option<FrameType> {
-        match &self.decoded {
-            Some(f) => f.body.frame_type(),
-            None => FrameType::parse(crate::frames::sniff_type(&self.text)),
+        match &self.read {
+            Read::Decoded(f) => f.body.frame_type(),
+            Read::Light(LightAt::Heartbeat) => Some(FrameType::Heartbeat),
+            Read::Light(LightAt::Ack { .. }) => Some(FrameType::Ack),
+            Read::TextOnly => FrameType::parse(crate::frames::sniff_type(&self.text)),
         }
     }
 }
@@ -200,5 +255,29 @@ impl std::fmt::Display for Rec {
                 EvKind::LivenessCheck => write!(f, "phase   liveness check"),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use astra_core::v1::codec::{decode_light, DEFAULT_MAX_FRAME_BYTES};
+
+    #[test]
+    fn a_light_read_travels_as_positions_in_its_text() {
+        let text = r#"{"type":"ack","id":"a1","ts":"2025-11-03T13:20:00Z","tenant":"default","sender":{"role":"worker","id":"w1"},"ack":{"for":"d-1"},"payload":{"ok":true,"for":"d-1"}}"#;
+        let light = decode_light(text, DEFAULT_MAX_FRAME_BYTES).unwrap();
+        let at = LightAt::of(text, light).unwrap();
+        // A copy of the text (what a duplicate delivery holds) gives the same read.
+        let copy = text.to_string();
+        assert_eq!(at.get(&copy), Some(light));
+        assert_eq!(light, Light::Ack { for_id: "d-1" });
+        // A slice of another text is refused rather than mis-placed.
+        let other = String::from("d-1");
+        assert!(LightAt::of(text, Light::Ack { for_id: &other }).is_none());
+        assert!(matches!(
+            LightAt::of(text, Light::Heartbeat),
+            Some(LightAt::Heartbeat)
+        ));
     }
 }

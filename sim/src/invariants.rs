@@ -1,8 +1,9 @@
 //! The named safety invariants and the checker that evaluates them after every event from
 //! what the simulator observes (actions, frames, executor starts). Tests feed it directly.
 
+use crate::event::{LightAt, Read};
 use astra_core::scheduler::SchedulerConfig;
-use astra_core::v1::codec::{decode, Body, Inbound};
+use astra_core::v1::codec::{decode, decode_light, Body, Inbound, Light};
 use astra_core::v1::payloads::PackageEntry;
 use astra_core::work::{Inventory, TaskKey, TaskSpec};
 use astra_core::worker::OutboxEntry;
@@ -322,15 +323,25 @@ impl Checker {
     }
 
     /// (4), (5), (6) and the ack side of (7) for every frame a worker sends. Returns the
-    /// frame as the scheduler's strict decode reads it (`decode(text, max_frame_bytes())`),
-    /// or `None` when it rejects it (flagged), so the scheduler need not decode it again.
-    pub fn on_sent(
-        &mut self,
-        w: usize,
-        now: Instant,
-        text: &str,
-        store: &Inventory,
-    ) -> Option<Inbound> {
+    /// frame as the scheduler's strict read gives it (`decode_light(text, max_frame_bytes())`
+    /// or else `decode(text, max_frame_bytes())`), so the scheduler need not read it again.
+    pub fn on_sent(&mut self, w: usize, now: Instant, text: &str, store: &Inventory) -> Read {
+        // An ack or heartbeat the light path reads is one the strict decode accepts.
+        if let Some(light) = decode_light(text, self.max_frame_bytes) {
+            if let Some(i) = self.workers.get_mut(w) {
+                match light {
+                    Light::Heartbeat => i.last_hb = Some(now),
+                    Light::Ack { for_id } => {
+                        if let Some(k) = i.dispatch_ids.get(for_id) {
+                            i.acked.insert(k.clone());
+                        }
+                    }
+                }
+            }
+            // (`of` cannot fail for a read of this very text; the scheduler reading the
+            // text itself would be the same frame anyway.)
+            return LightAt::of(text, light).map_or(Read::TextOnly, Read::Light);
+        }
         let f = match decode(text, self.max_frame_bytes) {
             Ok(f) => f,
             Err(e) => {
@@ -341,11 +352,11 @@ impl Checker {
                     Some(w),
                     format!("worker sent a `{kind}` the scheduler rejects: {e}"),
                 );
-                return None;
+                return Read::TextOnly;
             }
         };
         self.observe_sent(w, now, &f, store);
-        Some(f)
+        Read::Decoded(f)
     }
 
     fn observe_sent(&mut self, w: usize, now: Instant, f: &Inbound, store: &Inventory) {

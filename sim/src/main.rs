@@ -6,14 +6,16 @@ use astra_sim::{run_seed, SimOptions};
 use std::process::ExitCode;
 
 mod fast_alloc;
+mod small_blocks;
 
 /// Every frame the simulator encodes and decodes allocates; mimalloc serves that churn far
 /// more cheaply than glibc's malloc (BENCHMARKS.md §4); its v2 allocator (the `v2` feature in
 /// Cargo.toml) took fewer CPU seconds than v3 here, and its plain entry points cost fewer
-/// instructions than the aligned ones the `mimalloc` crate uses (see `fast_alloc`). The
-/// binary only: the library and its tests keep the system allocator.
+/// instructions than the aligned ones the `mimalloc` crate uses (see `fast_alloc`). Small
+/// blocks, most of the churn, come from per-thread size-class lists in front of it
+/// (`small_blocks`). The binary only: the library and its tests keep the system allocator.
 #[global_allocator]
-static GLOBAL: fast_alloc::FastMiMalloc = fast_alloc::FastMiMalloc;
+static GLOBAL: small_blocks::SmallBlocks = small_blocks::SmallBlocks;
 
 fn options(a: &cli::Args, seed: u64) -> SimOptions {
     SimOptions {

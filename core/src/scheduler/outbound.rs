@@ -69,7 +69,7 @@ pub fn dispatch_frame(id: String, ts: String, f: &DispatchFields<'_>) -> String 
     o.raw(",\"tenant\":").str(f.tenant);
     o.raw(SENDER).raw(",\"ack\":{\"request\":true}");
     o.raw(",\"payload\":{\"concurrency_key\":")
-        .str(&format!("{}:{}", f.run_id, f.node_id));
+        .str_joined(&[f.run_id, ":", f.node_id]);
     o.raw(",\"constraints\":{},\"node_id\":").str(f.node_id);
     o.raw(",\"node_type\":").str(f.node_type);
     o.raw(",\"package_name\":").str(f.package_name);

@@ -123,6 +123,27 @@ pub fn decode(text: &str, max_len: usize) -> Result<Inbound, DecodeError> {
     decode_serde(text, max_len)
 }
 
+/// What [`decode_light`] reads from a frame that needs no owned decode: its type and the
+/// one envelope field the machines act on, borrowed from the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Light<'a> {
+    /// An `ack` frame; `for_id` is its envelope's `ack.for`.
+    Ack { for_id: &'a str },
+    /// A `heartbeat` that asks for no ack.
+    Heartbeat,
+}
+
+/// The cheap exact path for the commonest frames: `Some` only when `decode(text, max_len)`
+/// accepts `text` as the frame it describes (an `ack` with this `ack.for`, or a heartbeat
+/// without an ack request), read from the layout both encoders write without building an
+/// [`Inbound`]. `None` says nothing about the text: decode it in full.
+pub fn decode_light(text: &str, max_len: usize) -> Option<Light<'_>> {
+    if text.len() > max_len {
+        return None;
+    }
+    super::fast_decode::light::decode(text)
+}
+
 /// The serde decoder: the reference for what is accepted, and the one that explains every
 /// rejection. [`decode`] runs it whenever its hand-written fast path is not sure.
 /// (The same signature as `decode`, whose large error carries the recovered ids.)

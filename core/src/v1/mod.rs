@@ -12,7 +12,7 @@ pub mod payload_json;
 pub mod payloads;
 pub mod types;
 
-pub use codec::{decode, DecodeError, DecodeErrorKind, Inbound, Recovered};
+pub use codec::{decode, decode_light, DecodeError, DecodeErrorKind, Inbound, Light, Recovered};
 pub use envelope::{AckField, Envelope, Role, Sender};
 pub use payloads::*;
 pub use types::FrameType;

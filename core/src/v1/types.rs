@@ -60,8 +60,24 @@ impl FrameType {
         }
     }
 
+    /// The type named `s` (exactly the inverse of [`FrameType::as_str`]). A `match` on the
+    /// text (dispatched on its length first) rather than a scan of [`FrameType::ALL`]: every
+    /// decoded frame and every simulator trace entry names its type.
     pub fn parse(s: &str) -> Option<FrameType> {
-        FrameType::ALL.into_iter().find(|t| t.as_str() == s)
+        Some(match s {
+            "handshake" => FrameType::Handshake,
+            "register" => FrameType::Register,
+            "heartbeat" => FrameType::Heartbeat,
+            "ack" => FrameType::Ack,
+            "cmd.dispatch" => FrameType::Dispatch,
+            "result" => FrameType::Result,
+            "feedback" => FrameType::Feedback,
+            "command.error" => FrameType::CommandError,
+            "pkg.event" => FrameType::PkgEvent,
+            "pkg.install" => FrameType::PkgInstall,
+            "pkg.uninstall" => FrameType::PkgUninstall,
+            _ => return None,
+        })
     }
 
     /// True for the types a worker sends to the scheduler.
@@ -76,5 +92,25 @@ impl FrameType {
 impl std::fmt::Display for FrameType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrameType;
+
+    #[test]
+    fn parse_is_the_inverse_of_as_str() {
+        for t in FrameType::ALL {
+            assert_eq!(FrameType::parse(t.as_str()), Some(t));
+            for bad in [
+                format!("{} ", t.as_str()),
+                t.as_str().to_uppercase(),
+                t.as_str()[1..].to_string(),
+            ] {
+                assert_eq!(FrameType::parse(&bad), None, "{bad:?}");
+            }
+        }
+        assert_eq!(FrameType::parse(""), None);
     }
 }

@@ -39,7 +39,7 @@ pub use io::*;
 
 use crate::rng::Rng;
 use crate::time::Instant;
-use crate::v1::codec::{decode, Body, DecodeError, Inbound};
+use crate::v1::codec::{decode, decode_light, Body, DecodeError, Inbound, Light};
 use crate::work::{Admission, AdmissionLimits, Inventory};
 use outbox::OutboxModel;
 use reliability::Reliability;
@@ -320,6 +320,13 @@ impl Worker {
                 return;
             }
         };
+        // An ack from the scheduler (most frames it sends) needs only its `ack.for`: what
+        // `on_decoded` does with the decoded ack, without building it.
+        if let Some(Light::Ack { for_id }) = decode_light(&text, self.cfg.max_frame_bytes) {
+            bump(&mut self.stats.frames_received, "ack");
+            self.on_ack(for_id);
+            return;
+        }
         let decoded = decode(&text, self.cfg.max_frame_bytes);
         self.on_decoded(decoded);
     }

@@ -3,7 +3,7 @@
 
 use super::workers::PING_TIMEOUT;
 use super::{ConnInfo, Sim};
-use crate::event::{Ev, Proc, Rec, SentFrame};
+use crate::event::{Ev, Proc, Read, Rec, SentFrame};
 use astra_core::scheduler::{ConnId, SchedInput};
 use astra_core::v1::codec::{decode, Body, DecodeErrorKind};
 use astra_core::work::TaskKey;
@@ -113,9 +113,14 @@ impl Sim {
         self.stats.frames_to_sched += 1;
         // The last copy in flight takes the frame; an earlier duplicate copies it.
         let f = Rc::try_unwrap(frame).unwrap_or_else(|rc| (*rc).clone());
-        match f.decoded {
-            // The strict decode the checker already ran is the scheduler's own decode.
-            Some(d) if f.max == max && self.opts.decode_once => self.sched_decoded(conn, d),
+        let reuse = f.max == max && self.opts.decode_once;
+        match f.read {
+            // The strict read the checker already ran is the scheduler's own.
+            Read::Decoded(d) if reuse => self.sched_decoded(conn, d),
+            Read::Light(at) if reuse => match at.get(&f.text) {
+                Some(light) => self.sched_light(conn, light),
+                None => self.sched_input(SchedInput::Frame(conn, Incoming::Text(f.text))),
+            },
             _ => self.sched_input(SchedInput::Frame(conn, Incoming::Text(f.text))),
         }
     }

@@ -6,7 +6,7 @@ use crate::event::{Ev, Rec};
 use astra_core::scheduler::{
     ConnId, SchedAction, SchedEvent, SchedInput, Scheduler, SchedulerConfig,
 };
-use astra_core::v1::codec::Inbound;
+use astra_core::v1::codec::{Inbound, Light};
 use astra_core::work::TaskKey;
 use astra_core::worker::Incoming;
 use std::time::Duration;
@@ -14,9 +14,10 @@ use std::time::Duration;
 /// One input to the scheduler machine. Lives on the stack for one call only, so the size
 /// gap between the variants costs nothing; boxing the frame would cost an allocation.
 #[allow(clippy::large_enum_variant)]
-enum Feed {
+enum Feed<'a> {
     Input(SchedInput),
     Decoded(ConnId, Inbound),
+    Light(ConnId, Light<'a>),
 }
 
 impl Sim {
@@ -29,7 +30,12 @@ impl Sim {
         self.sched_feed(Feed::Decoded(conn, frame));
     }
 
-    fn sched_feed(&mut self, feed: Feed) {
+    /// An ack or heartbeat the checker's light read already read: `handle_light`.
+    pub(super) fn sched_light(&mut self, conn: ConnId, light: Light<'_>) {
+        self.sched_feed(Feed::Light(conn, light));
+    }
+
+    fn sched_feed(&mut self, feed: Feed<'_>) {
         let was_tick = matches!(feed, Feed::Input(SchedInput::Tick));
         let now = self.now;
         let Some(s) = self.sched.as_mut() else { return };
@@ -37,6 +43,7 @@ impl Sim {
         match feed {
             Feed::Input(input) => s.handle(now, input),
             Feed::Decoded(conn, f) => s.handle_decoded(now, conn, Ok(f)),
+            Feed::Light(conn, l) => s.handle_light(now, conn, l),
         }
         while let Some(a) = self.sched.as_mut().and_then(Scheduler::poll_action) {
             self.sched_action(a);

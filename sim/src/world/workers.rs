@@ -190,11 +190,11 @@ impl Sim {
                 self.hash.str(f.text());
                 let inv = self.slots[w].packages.inventory();
                 // Invariant (4) on every frame sent; its decode is the scheduler's, reused.
-                let decoded = self.checker.on_sent(w, self.now, f.text(), inv);
+                let read = self.checker.on_sent(w, self.now, f.text(), inv);
                 if let Some(c) = self.slots[w].conn {
                     let frame = SentFrame {
                         text: f.into_text(),
-                        decoded,
+                        read,
                         max: self.checker.max_frame_bytes(),
                     };
                     self.send_to_sched(c, frame);

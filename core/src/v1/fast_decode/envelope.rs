@@ -12,6 +12,78 @@ impl P<'_> {
     // envelope
 
     pub(super) fn frame(&mut self) -> R<Inbound> {
+        let (open, depth) = (self.i, self.depth);
+        if let Some(f) = self.compact_frame() {
+            return Some(f);
+        }
+        self.i = open;
+        self.depth = depth;
+        self.any_order_frame()
+    }
+
+    /// The envelope in the order both encoders write it (`Envelope`'s field order, no
+    /// whitespace between keys), its keys matched as bytes instead of read and dispatched one
+    /// by one: a tenth of every decode. The values go through the same readers as in
+    /// [`Self::any_order_frame`], which a text in any other shape falls back to (nothing here
+    /// is kept then), so the frame is the one the walk reads.
+    fn compact_frame(&mut self) -> R<Inbound> {
+        self.want(b"{\"type\":")?;
+        self.enter()?;
+        let kind = self.string()?;
+        self.want(b",\"id\":")?;
+        let id = self.string()?;
+        self.want(b",\"ts\":")?;
+        let ts = self.string()?;
+        let corr = if self.exact(b",\"corr\":") {
+            self.opt_string()?
+        } else {
+            None
+        };
+        let seq = if self.exact(b",\"seq\":") {
+            self.opt_u64()?
+        } else {
+            None
+        };
+        self.want(b",\"tenant\":")?;
+        let tenant = self.string()?;
+        self.want(b",\"sender\":")?;
+        let sender = self.sender()?;
+        let ack = if self.exact(b",\"ack\":") {
+            self.ack_field()?
+        } else {
+            None
+        };
+        let flags = if self.exact(b",\"flags\":") {
+            if self.null() {
+                None
+            } else {
+                Some(self.array(P::string)?)
+            }
+        } else {
+            None
+        };
+        self.want(b",\"payload\":")?;
+        let body = self.body(FrameType::parse(&kind)?)?;
+        self.want(b"}")?;
+        self.depth -= 1;
+        let env = Envelope {
+            kind,
+            id,
+            ts,
+            corr,
+            seq,
+            tenant,
+            sender,
+            ack,
+            flags,
+            payload: Map::new(),
+        };
+        crate::v1::codec::validate_envelope(&env).ok()?;
+        Some(Inbound { env, body })
+    }
+
+    /// The envelope's keys in any order, each once.
+    fn any_order_frame(&mut self) -> R<Inbound> {
         let (mut kind, mut id, mut ts, mut tenant) = (None, None, None, None);
         let (mut corr, mut seq, mut sender, mut ack, mut flags) = (None, None, None, None, None);
         let mut body = None;
@@ -84,8 +156,13 @@ impl P<'_> {
         Some(Inbound { env, body: body? })
     }
 
+    /// `text` next, as is, or `None` with nothing consumed.
+    pub(super) fn want(&mut self, text: &[u8]) -> R<()> {
+        self.exact(text).then_some(())
+    }
+
     /// Reads `text` if it comes next, as is (no whitespace inside).
-    fn exact(&mut self, text: &[u8]) -> bool {
+    pub(super) fn exact(&mut self, text: &[u8]) -> bool {
         let hit = self.b.get(self.i..).is_some_and(|r| r.starts_with(text));
         if hit {
             self.i += text.len();

@@ -11,9 +11,10 @@
 //! tests (tests/proptest_codec.rs) check the contract on generated and damaged frames.
 //!
 //! This file holds the reader's primitives; `envelope.rs` reads the envelope and
-//! `payloads.rs` the typed payloads.
+//! `payloads.rs` the typed payloads; `light.rs` is the borrowed reader of acks and heartbeats.
 
 mod envelope;
+pub(crate) mod light;
 mod payloads;
 
 use super::codec::Inbound;
@@ -164,12 +165,21 @@ impl<'a> P<'a> {
 
     /// A u64 written as plain digits without a leading zero: what serde reads as a u64.
     /// Anything else (sign, fraction, exponent, overflow) is left to serde.
+    /// Read in one pass (this is every `seq` and heartbeat metric): the digits, then the
+    /// same answer as taking the whole number token and requiring it to be all digits.
     fn u64(&mut self) -> R<u64> {
-        let t = self.number_token()?;
-        if !t.bytes().all(|c| c.is_ascii_digit()) || (t.len() > 1 && t.starts_with('0')) {
-            return None;
+        self.ws();
+        let start = self.i;
+        let mut n: u64 = 0;
+        while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
+            n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            self.i += 1;
         }
-        t.parse().ok()
+        let len = self.i - start;
+        let leading_zero = len > 1 && self.b.get(start) == Some(&b'0');
+        // A token that goes on with a sign, point or exponent is not plain digits.
+        let more = matches!(self.b.get(self.i), Some(b'-' | b'+' | b'.' | b'e' | b'E'));
+        (len > 0 && !leading_zero && !more).then_some(n)
     }
 
     fn opt_u64(&mut self) -> R<Option<u64>> {
@@ -307,6 +317,55 @@ mod tests {
 
     const HB: &str = r#"{"type":"heartbeat","id":"h1","ts":"2025-11-03T13:20:00.148085+00:00","seq":7,"tenant":"default","sender":{"role":"worker","id":"w1"},"payload":{"healthy":true,"metrics":{"inflight":0,"outbox":0}}}"#;
     const RES: &str = r#"{"type":"result","id":"r1","ts":"2025-11-03T13:20:00Z","corr":"n1","tenant":"default","sender":{"role":"worker","id":"w1"},"ack":{"request":true},"payload":{"run_id":"r","task_id":"n1","status":"SUCCEEDED","result":{"node":"n1"},"duration_ms":12}}"#;
+
+    /// The one-pass `u64` gives what the rule "the whole number token, all digits, no
+    /// leading zero, within u64" gives.
+    #[test]
+    fn u64_reads_what_the_token_rule_reads() {
+        let rule = |t: &str| -> Option<u64> {
+            let t = t.trim_start_matches([' ', '\t', '\n', '\r']);
+            let end = t
+                .find(|c: char| !matches!(c, '0'..='9' | '-' | '+' | '.' | 'e' | 'E'))
+                .unwrap_or(t.len());
+            let tok = &t[..end];
+            let plain = !tok.is_empty()
+                && tok.bytes().all(|c| c.is_ascii_digit())
+                && !(tok.len() > 1 && tok.starts_with('0'));
+            plain.then(|| tok.parse().ok()).flatten()
+        };
+        for t in [
+            "0",
+            "7",
+            "07",
+            "00",
+            "0,",
+            "12}",
+            " 5",
+            "\n42]",
+            "",
+            "x",
+            "-1",
+            "+1",
+            "1-",
+            "1+",
+            "1.0",
+            "0.5",
+            "1e3",
+            "1E3",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "123456789012345678901234",
+        ] {
+            let mut p = super::P {
+                s: t,
+                b: t.as_bytes(),
+                i: 0,
+                depth: 0,
+            };
+            assert_eq!(p.u64(), rule(t), "{t:?}");
+        }
+    }
 
     /// Each case once through `decode` (fast path first) and once through serde alone: the
     /// answers must be identical, and the first group must take the fast path.

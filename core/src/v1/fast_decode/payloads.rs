@@ -15,9 +15,13 @@ impl P<'_> {
         Some(match ft {
             FrameType::Ack => Body::Ack(self.ack_payload()?),
             FrameType::Heartbeat => Body::Heartbeat(valid(self.heartbeat()?)?),
-            FrameType::Result => Body::Result(Box::new(valid(self.result()?)?)),
+            FrameType::Result => Body::Result(Box::new(valid(
+                self.in_order(P::compact_result, P::result)?,
+            )?)),
             FrameType::Feedback => Body::Feedback(Box::new(valid(self.feedback()?)?)),
-            FrameType::Dispatch => Body::Dispatch(Box::new(valid(self.dispatch()?)?)),
+            FrameType::Dispatch => Body::Dispatch(Box::new(valid(
+                self.in_order(P::compact_dispatch, P::dispatch)?,
+            )?)),
             FrameType::Register => Body::Register(valid(self.register()?)?),
             FrameType::Handshake => Body::Handshake(valid(self.handshake()?)?),
             FrameType::CommandError => Body::CommandError(valid(self.command_error()?)?),
@@ -92,6 +96,68 @@ impl P<'_> {
         })
     }
 
+    /// `compact` (a payload in the key order its encoder writes, keys matched as bytes), or
+    /// when the text has another shape, `walk` (any order) from the same place. Both use the
+    /// same value readers, so they agree wherever `compact` reads anything at all.
+    fn in_order<T>(&mut self, compact: fn(&mut Self) -> R<T>, walk: fn(&mut Self) -> R<T>) -> R<T> {
+        let (open, depth) = (self.i, self.depth);
+        if let Some(t) = compact(self) {
+            return Some(t);
+        }
+        self.i = open;
+        self.depth = depth;
+        walk(self)
+    }
+
+    fn status(&mut self) -> R<TaskStatus> {
+        Some(match self.plain_str()? {
+            "SUCCEEDED" => TaskStatus::Succeeded,
+            "FAILED" => TaskStatus::Failed,
+            "SKIPPED" => TaskStatus::Skipped,
+            "CANCELLED" => TaskStatus::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// A result as the worker writes it (`ResultPayload`'s field order), without `artifacts`.
+    fn compact_result(&mut self) -> R<ResultPayload> {
+        self.want(b"{\"run_id\":")?;
+        self.enter()?;
+        let run_id = self.string()?;
+        self.want(b",\"task_id\":")?;
+        let task_id = self.string()?;
+        self.want(b",\"status\":")?;
+        let status = self.status()?;
+        self.want(b",\"result\":")?;
+        let result = self.map()?;
+        let duration_ms = if self.exact(b",\"duration_ms\":") {
+            self.opt_u64()?
+        } else {
+            None
+        };
+        let metadata = if self.exact(b",\"metadata\":") {
+            self.opt_map()?
+        } else {
+            None
+        };
+        let error = match self.exact(b",\"error\":") {
+            true if !self.null() => Some(self.result_error()?),
+            _ => None,
+        };
+        self.want(b"}")?;
+        self.depth -= 1;
+        Some(ResultPayload {
+            run_id,
+            task_id,
+            status,
+            result,
+            duration_ms,
+            metadata,
+            artifacts: None,
+            error,
+        })
+    }
+
     fn result(&mut self) -> R<ResultPayload> {
         let (mut run_id, mut task_id, mut status, mut result) = (None, None, None, None);
         let (mut duration_ms, mut metadata, mut error) = (None, None, None);
@@ -108,13 +174,7 @@ impl P<'_> {
                 }
                 "status" => {
                     seen.first(2)?;
-                    status = Some(match p.plain_str()? {
-                        "SUCCEEDED" => TaskStatus::Succeeded,
-                        "FAILED" => TaskStatus::Failed,
-                        "SKIPPED" => TaskStatus::Skipped,
-                        "CANCELLED" => TaskStatus::Cancelled,
-                        _ => return None,
-                    });
+                    status = Some(p.status()?);
                 }
                 "result" => {
                     seen.first(3)?;
@@ -306,6 +366,59 @@ impl P<'_> {
         (seen.0 & 1 == 1).then_some(c)
     }
 
+    /// `{"timeout_ms": …}` or `{}`.
+    fn constraints(&mut self) -> R<Constraints> {
+        let mut c = Constraints::default();
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            (k == "timeout_ms").then_some(())?;
+            seen.first(0)?;
+            c.timeout_ms = p.opt_u64()?;
+            Some(())
+        })?;
+        Some(c)
+    }
+
+    /// A dispatch as the scheduler writes it (keys sorted, as serde_json's `Map` orders
+    /// them), without `affinity`, `priority` or `resource_refs`.
+    fn compact_dispatch(&mut self) -> R<DispatchPayload> {
+        self.want(b"{\"concurrency_key\":")?;
+        self.enter()?;
+        let concurrency_key = self.opt_string()?;
+        self.want(b",\"constraints\":")?;
+        let constraints = self.constraints()?;
+        self.want(b",\"node_id\":")?;
+        let node_id = self.string()?;
+        self.want(b",\"node_type\":")?;
+        let node_type = self.string()?;
+        self.want(b",\"package_name\":")?;
+        let package_name = self.string()?;
+        self.want(b",\"package_version\":")?;
+        let package_version = self.string()?;
+        self.want(b",\"parameters\":")?;
+        let parameters = self.map()?;
+        self.want(b",\"run_id\":")?;
+        let run_id = self.string()?;
+        self.want(b",\"task_id\":")?;
+        let task_id = self.string()?;
+        self.want(b"}")?;
+        self.depth -= 1;
+        Some(DispatchPayload {
+            run_id,
+            task_id,
+            node_id,
+            node_type,
+            package_name,
+            package_version,
+            parameters,
+            constraints,
+            priority: None,
+            concurrency_key,
+            resource_refs: None,
+            affinity: None,
+        })
+    }
+
     fn dispatch(&mut self) -> R<DispatchPayload> {
         let mut s: [Option<String>; 6] = Default::default();
         let (mut parameters, mut constraints) = (None, None);
@@ -326,15 +439,7 @@ impl P<'_> {
                 }
                 "constraints" => {
                     seen.first(7)?;
-                    let mut c = Constraints::default();
-                    let mut seen = Seen(0);
-                    p.object(|p, k| {
-                        (k == "timeout_ms").then_some(())?;
-                        seen.first(0)?;
-                        c.timeout_ms = p.opt_u64()?;
-                        Some(())
-                    })?;
-                    constraints = Some(c);
+                    constraints = Some(p.constraints()?);
                     return Some(());
                 }
                 "priority" => {

@@ -1,0 +1,204 @@
+//! The light path ([`crate::v1::codec::decode_light`]): the two frames whose whole effect on
+//! the worker and scheduler machines is their type and one envelope field — an `ack` (its
+//! `ack.for`) and a heartbeat that asks for no ack — read from exactly the byte layout both
+//! encoders write, borrowing from the text and building nothing. Half the frames of a run are
+//! acks; decoding each into an owned `Inbound` (seven `String`s) only to read `ack.for` was
+//! the largest single cost left in the simulator's profile.
+//!
+//! Contract (one-sided, as the fast path's): `Some` only for text that `decode` accepts as
+//! exactly that frame. The layout read here is a strict subset of what the fast path reads —
+//! the envelope keys in encoder order, each once, no escapes in any string, every value of
+//! the type the envelope wants — and the envelope's value checks (`validate_envelope`) are
+//! applied to the same fields. Anything else is `None`, and the caller decodes in full.
+//! `light_agrees_with_decode` (tests/proptest_codec.rs) and the fuzz corpus replay check it.
+
+use super::P;
+use crate::v1::codec::Light;
+
+/// Reads `text` (already within the size limit) if it is a light frame in encoder layout.
+pub fn decode(text: &str) -> Option<Light<'_>> {
+    let mut p = P {
+        s: text,
+        b: text.as_bytes(),
+        i: 0,
+        depth: 0,
+    };
+    let light = p.light()?;
+    (p.i == p.b.len()).then_some(light)
+}
+
+impl<'a> P<'a> {
+    /// A plain string, compared with `seen` first: the ack payload's `for` repeats the
+    /// envelope's `ack.for`, and a byte comparison is cheaper than the scan. `"` + `seen` +
+    /// `"` is a plain string exactly when `seen` is one, which it is (`plain_str` read it).
+    fn same_or_plain_str(&mut self, seen: &str) -> Option<()> {
+        let open = self.i;
+        if self.exact(b"\"") && self.exact(seen.as_bytes()) && self.exact(b"\"") {
+            return Some(());
+        }
+        self.i = open;
+        self.plain_str().map(|_| ())
+    }
+
+    fn light(&mut self) -> Option<Light<'a>> {
+        let ack = if self.exact(b"{\"type\":\"ack\",\"id\":") {
+            true
+        } else if self.exact(b"{\"type\":\"heartbeat\",\"id\":") {
+            false
+        } else {
+            return None;
+        };
+        let id = self.plain_str()?;
+        self.want(b",\"ts\":")?;
+        let ts = self.plain_str()?;
+        // `corr` is any string and `seq` any u64 in the envelope; neither matters to these frames.
+        if self.exact(b",\"corr\":") {
+            self.plain_str()?;
+        }
+        if self.exact(b",\"seq\":") {
+            self.u64()?;
+        }
+        self.want(b",\"tenant\":")?;
+        let tenant = self.plain_str()?;
+        if !(self.exact(b",\"sender\":{\"role\":\"worker\",\"id\":")
+            || self.exact(b",\"sender\":{\"role\":\"scheduler\",\"id\":"))
+        {
+            return None;
+        }
+        let sender_id = self.plain_str()?;
+        self.want(b"}")?;
+        // `validate_envelope` on these fields (`type` is a non-empty literal, no `flags`).
+        let head_ok = !id.is_empty()
+            && !tenant.is_empty()
+            && !sender_id.is_empty()
+            && crate::time::validate_rfc3339_aware(ts).is_ok();
+        if !head_ok {
+            return None;
+        }
+        if ack {
+            self.want(b",\"ack\":{\"for\":")?;
+            let for_id = self.plain_str()?;
+            self.want(b"},\"payload\":{")?;
+            // The ack payload is read leniently; both encoders' `{for, ok: true}` orders.
+            if self.exact(b"\"for\":") {
+                self.same_or_plain_str(for_id)?;
+                self.want(b",\"ok\":true}}")?;
+            } else {
+                self.want(b"\"ok\":true,\"for\":")?;
+                self.same_or_plain_str(for_id)?;
+                self.want(b"}}")?;
+            }
+            Some(Light::Ack { for_id })
+        } else {
+            // No `ack` key: the heartbeat asks for none. Its payload as the worker writes it
+            // when the host reports no cpu/mem/disk figures: every metric a u64, `inflight`
+            // among them, none of the keys `HeartbeatPayload::validate` constrains otherwise.
+            self.want(b",\"payload\":{\"healthy\":")?;
+            if !(self.exact(b"true") || self.exact(b"false")) {
+                return None;
+            }
+            self.want(b",\"metrics\":{\"inflight\":")?;
+            self.u64()?;
+            self.want(b",\"outbox\":")?;
+            self.u64()?;
+            self.want(b",\"queued\":")?;
+            self.u64()?;
+            self.want(b",\"resource_bytes\":")?;
+            self.u64()?;
+            self.want(b",\"resource_handles\":")?;
+            self.u64()?;
+            self.want(b"}}}")?;
+            Some(Light::Heartbeat)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::v1::codec::{decode, decode_light, Body, Light, DEFAULT_MAX_FRAME_BYTES};
+
+    const SCHED_ACK: &str = r#"{"type":"ack","id":"90c6e112-da0c-4efe-9cb3-ff1de549c2a6","ts":"2025-11-03T13:20:00.069108+00:00","tenant":"default","sender":{"role":"scheduler","id":"scheduler-control"},"ack":{"for":"97e22206-2345-4b00-936b-22b53ab8ab79"},"payload":{"for":"97e22206-2345-4b00-936b-22b53ab8ab79","ok":true}}"#;
+    const WORKER_ACK: &str = r#"{"type":"ack","id":"a1","ts":"2025-11-03T13:20:00Z","corr":"n1","seq":3,"tenant":"default","sender":{"role":"worker","id":"w1"},"ack":{"for":"d-1"},"payload":{"ok":true,"for":"d-1"}}"#;
+    const HB: &str = r#"{"type":"heartbeat","id":"h1","ts":"2025-11-03T13:20:00.148085+00:00","tenant":"default","sender":{"role":"worker","id":"w1"},"payload":{"healthy":true,"metrics":{"inflight":0,"outbox":12,"queued":0,"resource_bytes":0,"resource_handles":0}}}"#;
+
+    /// `decode_light`'s answer is `decode`'s: the same type and `ack.for`, and a heartbeat
+    /// that asks for no ack. Panics otherwise.
+    fn agrees(t: &str, max: usize) -> bool {
+        let Some(light) = decode_light(t, max) else {
+            return false;
+        };
+        let full = decode(t, max).unwrap_or_else(|e| panic!("light read a rejected {t}: {e}"));
+        match light {
+            Light::Ack { for_id } => {
+                assert!(matches!(full.body, Body::Ack(_)), "{t}");
+                assert_eq!(full.env.ack_for(), Some(for_id), "{t}");
+            }
+            Light::Heartbeat => {
+                assert!(matches!(full.body, Body::Heartbeat(_)), "{t}");
+                assert!(!full.env.ack_requested(), "{t}");
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn reads_what_the_encoders_write() {
+        for t in [SCHED_ACK, WORKER_ACK, HB] {
+            assert!(
+                agrees(t, DEFAULT_MAX_FRAME_BYTES),
+                "light path declined {t}"
+            );
+        }
+        // A payload `for` other than `ack.for` (read leniently either way): the envelope's.
+        let other = WORKER_ACK.replace("\"for\":\"d-1\"}}", "\"for\":\"d-12\"}}");
+        assert!(agrees(&other, DEFAULT_MAX_FRAME_BYTES), "{other}");
+        let other = SCHED_ACK.replace(
+            "\"payload\":{\"for\":\"97e22206",
+            "\"payload\":{\"for\": \"97e22206",
+        );
+        assert!(agrees(&other, DEFAULT_MAX_FRAME_BYTES), "{other}");
+        assert!(agrees(SCHED_ACK, SCHED_ACK.len()));
+        assert!(decode_light(SCHED_ACK, SCHED_ACK.len() - 1).is_none());
+    }
+
+    /// Near misses: each is either declined or read as `decode` reads it.
+    #[test]
+    fn declines_everything_else() {
+        let declined = [
+            SCHED_ACK.replace(
+                "\"ts\":\"2025-11-03T13:20:00.069108+00:00\"",
+                "\"ts\":\"2025-11-03T13:20:00\"",
+            ),
+            SCHED_ACK.replace(
+                "\"id\":\"90c6e112-da0c-4efe-9cb3-ff1de549c2a6\"",
+                "\"id\":\"\"",
+            ),
+            SCHED_ACK.replace("\"default\"", "\"\""),
+            SCHED_ACK.replace("\"scheduler-control\"", "\"\""),
+            SCHED_ACK.replace("\"scheduler-control\"", "\"sc\\u0068\""),
+            SCHED_ACK.replace("\"ok\":true", "\"ok\":1"),
+            SCHED_ACK.replace("\"ok\":true", "\"ok\":false"),
+            SCHED_ACK.replace("\"ack\":{\"for\"", "\"ack\":{\"request\":true,\"for\""),
+            SCHED_ACK.replace("}}", "}} "),
+            SCHED_ACK.replace("}}", "},\"x\":1}"),
+            SCHED_ACK.replace("\"tenant\"", "\"x\":1,\"tenant\""),
+            SCHED_ACK.replace("scheduler\",", "admin\","),
+            WORKER_ACK.replace("\"seq\":3", "\"seq\":-3"),
+            WORKER_ACK.replace("\"seq\":3", "\"seq\":03"),
+            WORKER_ACK.replace("\"corr\":\"n1\"", "\"corr\":null"),
+            HB.replace("\"inflight\":0", "\"inflight\":-1"),
+            HB.replace("\"inflight\":0", "\"inflight\":0.5"),
+            HB.replace("\"healthy\":true", "\"healthy\":null"),
+            HB.replace("\"payload\"", "\"ack\":{\"request\":true},\"payload\""),
+            HB.replace("\"metrics\":{", "\"metrics\":{\"cpu_pct\":-1,"),
+            HB.replace("\"type\":\"heartbeat\"", "\"type\":\"heartbeat \""),
+            HB[..HB.len() - 1].to_string(),
+        ];
+        for t in &declined {
+            assert!(!agrees(t, DEFAULT_MAX_FRAME_BYTES), "light path read {t}");
+        }
+        // Whitespace before a string value is still exactly what `decode` reads.
+        let spaced = SCHED_ACK.replace("\"id\":\"9", "\"id\": \"9");
+        assert!(agrees(&spaced, DEFAULT_MAX_FRAME_BYTES));
+    }
+}
