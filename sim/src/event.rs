@@ -18,13 +18,14 @@ pub struct SentFrame {
     pub max: usize,
 }
 
-/// The checker's read of a sent frame. It already lives behind the `Rc` of its
-/// `SentFrame`: boxing the decoded frame would cost a second allocation per frame.
-#[allow(clippy::large_enum_variant)]
+/// The checker's read of a sent frame. The decoded frame is boxed although the whole
+/// `SentFrame` sits behind an `Rc`: unboxed, every `SentFrame` (acks and heartbeats too) was
+/// ~500 bytes, copied with `memcpy` into and out of the `Rc` and on to the scheduler —
+/// more instructions than the one extra allocation for the 4 in 10 frames that are decoded.
 #[derive(Debug, Clone)]
 pub enum Read {
     /// `decode(text, max)` succeeded with this frame.
-    Decoded(Inbound),
+    Decoded(Box<Inbound>),
     /// `decode_light(text, max)` read it.
     Light(LightAt),
     /// No read is handed on (the checker rejected the frame and flagged it): the scheduler

@@ -388,7 +388,7 @@ impl Checker {
             }
         };
         self.observe_sent(w, now, &f, store);
-        Read::Decoded(f)
+        Read::Decoded(Box::new(f))
     }
 
     fn observe_sent(&mut self, w: usize, now: Instant, f: &Inbound, store: &Inventory) {

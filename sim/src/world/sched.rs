@@ -16,7 +16,7 @@ use std::time::Duration;
 #[allow(clippy::large_enum_variant)]
 enum Feed<'a> {
     Input(SchedInput),
-    Decoded(ConnId, Inbound),
+    Decoded(ConnId, Box<Inbound>),
     Light(ConnId, Light<'a>),
 }
 
@@ -26,7 +26,7 @@ impl Sim {
     }
 
     /// A frame the checker's strict decode already read: the scheduler's `handle_decoded`.
-    pub(super) fn sched_decoded(&mut self, conn: ConnId, frame: Inbound) {
+    pub(super) fn sched_decoded(&mut self, conn: ConnId, frame: Box<Inbound>) {
         self.sched_feed(Feed::Decoded(conn, frame));
     }
 
@@ -42,7 +42,7 @@ impl Sim {
         self.inputs += 1;
         match feed {
             Feed::Input(input) => s.handle(now, input),
-            Feed::Decoded(conn, f) => s.handle_decoded(now, conn, Ok(f)),
+            Feed::Decoded(conn, f) => s.handle_decoded(now, conn, Ok(*f)),
             Feed::Light(conn, l) => s.handle_light(now, conn, l),
         }
         while let Some(a) = self.sched.as_mut().and_then(Scheduler::poll_action) {
