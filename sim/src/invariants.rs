@@ -203,8 +203,10 @@ fn canonical(frame: &str) -> String {
 fn id_ts_cut(frame: &str) -> Option<Cut> {
     /// The rest after a JSON string body without escapes and its closing quote.
     fn after_plain_str(s: &str) -> Option<&str> {
-        let end = s.find('"')?;
-        (!s[..end].contains('\\')).then(|| &s[end + 1..])
+        // One byte loop for both tests (`find` + `contains` set up two searchers for
+        // strings of a few dozen bytes); `"` is ASCII, so `end + 1` is a char boundary.
+        let end = s.bytes().position(|b| b == b'"' || b == b'\\')?;
+        (s.as_bytes()[end] == b'"').then(|| &s[end + 1..])
     }
     const TYPE: &str = "{\"type\":\"";
     let rest = frame.strip_prefix(TYPE)?;
