@@ -222,7 +222,8 @@ impl Sim {
                     r.outcome = executor::cancelled(0);
                     let exec = r.exec;
                     let at = self.now + Duration::from_millis(1);
-                    self.q.push(at, Ev::TaskDone { p, key: task, exec });
+                    let key = Box::new(task);
+                    self.q.push(at, Ev::TaskDone { p, key, exec });
                 }
             }
             Action::Package { op_id, op } => {
@@ -269,12 +270,12 @@ impl Sim {
         let mut feedback = Vec::new();
         for (n, (at, fb)) in plan.feedback.into_iter().enumerate() {
             feedback.push(fb);
-            let key = spec.key.clone();
+            let key = Box::new(spec.key.clone());
             self.q
                 .push(self.now + at, Ev::TaskFeedback { p, key, exec, n });
         }
         if self.opts.sabotage != Sabotage::HangingExecutor {
-            let key = spec.key.clone();
+            let key = Box::new(spec.key.clone());
             self.q
                 .push(self.now + plan.duration, Ev::TaskDone { p, key, exec });
         }
