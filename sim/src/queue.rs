@@ -15,9 +15,18 @@ struct Entry {
     slot: u32,
 }
 
+impl Entry {
+    /// `(at, seq)` as one number, ordered as the pair is: one comparison per sift step
+    /// instead of two with a branch between them.
+    #[inline]
+    fn key(&self) -> u128 {
+        (u128::from(self.at.0) << 64) | u128::from(self.seq)
+    }
+}
+
 impl PartialEq for Entry {
     fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
+        self.key() == o.key()
     }
 }
 impl Eq for Entry {}
@@ -29,7 +38,7 @@ impl PartialOrd for Entry {
 impl Ord for Entry {
     // Reversed: BinaryHeap is a max-heap and we want the earliest first.
     fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
+        o.key().cmp(&self.key())
     }
 }
 
