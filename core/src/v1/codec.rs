@@ -568,14 +568,7 @@ pub fn encode(env: &Envelope) -> String {
         o.raw("}");
     }
     if let Some(flags) = &env.flags {
-        o.raw(",\"flags\":[");
-        for (i, f) in flags.iter().enumerate() {
-            if i > 0 {
-                o.raw(",");
-            }
-            o.str(f);
-        }
-        o.raw("]");
+        o.raw(",\"flags\":").str_array(flags);
     }
     o.raw(",\"payload\":").map(&env.payload).raw("}");
     buf

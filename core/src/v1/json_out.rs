@@ -45,6 +45,18 @@ impl<'a> JsonOut<'a> {
         self
     }
 
+    /// `["a","b"]`, each item escaped as serde_json escapes it.
+    pub fn str_array(&mut self, items: &[String]) -> &mut Self {
+        self.raw("[");
+        for (i, s) in items.iter().enumerate() {
+            if i > 0 {
+                self.raw(",");
+            }
+            self.str(s);
+        }
+        self.raw("]")
+    }
+
     pub fn u64(&mut self, n: u64) -> &mut Self {
         push_u64(self.buf, n);
         self

@@ -61,8 +61,8 @@ impl FrameType {
     }
 
     /// The type named `s` (exactly the inverse of [`FrameType::as_str`]). A `match` on the
-    /// text (dispatched on its length first) rather than a scan of [`FrameType::ALL`]: every
-    /// decoded frame and every simulator trace entry names its type.
+    /// text rather than a scan of [`FrameType::ALL`] comparing each name: every decoded
+    /// frame and every simulator trace entry names its type.
     pub fn parse(s: &str) -> Option<FrameType> {
         Some(match s {
             "handshake" => FrameType::Handshake,

@@ -11,8 +11,8 @@ use astra_core::work::TaskKey;
 use astra_core::worker::Incoming;
 use std::time::Duration;
 
-/// One input to the scheduler machine. Lives on the stack for one call only, so the size
-/// gap between the variants costs nothing; boxing the frame would cost an allocation.
+/// One input to the scheduler machine, for one call. A decoded frame arrives boxed (as the
+/// checker's `SentFrame` holds it) and is unboxed only for `handle_decoded`.
 #[allow(clippy::large_enum_variant)]
 enum Feed<'a> {
     Input(SchedInput),

@@ -12,13 +12,7 @@ impl P<'_> {
     // envelope
 
     pub(super) fn frame(&mut self) -> R<Inbound> {
-        let (open, depth) = (self.i, self.depth);
-        if let Some(f) = self.compact_frame() {
-            return Some(f);
-        }
-        self.i = open;
-        self.depth = depth;
-        self.any_order_frame()
+        self.in_order(P::compact_frame, P::any_order_frame)
     }
 
     /// The envelope in the order both encoders write it (`Envelope`'s field order, no
@@ -54,11 +48,7 @@ impl P<'_> {
             None
         };
         let flags = if self.exact(b",\"flags\":") {
-            if self.null() {
-                None
-            } else {
-                Some(self.array(P::string)?)
-            }
+            self.flags()?
         } else {
             None
         };
@@ -124,11 +114,7 @@ impl P<'_> {
                 }
                 "flags" => {
                     seen.first(8)?;
-                    flags = if p.null() {
-                        None
-                    } else {
-                        Some(p.array(P::string)?)
-                    };
+                    flags = p.flags()?;
                 }
                 "payload" => {
                     seen.first(9)?;
@@ -154,6 +140,15 @@ impl P<'_> {
         };
         crate::v1::codec::validate_envelope(&env).ok()?;
         Some(Inbound { env, body: body? })
+    }
+
+    /// The `flags` value: `null` or an array of strings.
+    fn flags(&mut self) -> R<Option<Vec<String>>> {
+        if self.null() {
+            Some(None)
+        } else {
+            self.array(P::string).map(Some)
+        }
     }
 
     /// `text` next, as is, or `None` with nothing consumed.

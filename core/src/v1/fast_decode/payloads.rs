@@ -99,7 +99,11 @@ impl P<'_> {
     /// `compact` (a payload in the key order its encoder writes, keys matched as bytes), or
     /// when the text has another shape, `walk` (any order) from the same place. Both use the
     /// same value readers, so they agree wherever `compact` reads anything at all.
-    fn in_order<T>(&mut self, compact: fn(&mut Self) -> R<T>, walk: fn(&mut Self) -> R<T>) -> R<T> {
+    pub(super) fn in_order<T>(
+        &mut self,
+        compact: fn(&mut Self) -> R<T>,
+        walk: fn(&mut Self) -> R<T>,
+    ) -> R<T> {
         let (open, depth) = (self.i, self.depth);
         if let Some(t) = compact(self) {
             return Some(t);
