@@ -140,7 +140,7 @@ pub enum Ev {
         op_id: u64,
     },
     Submit,
-    /// Once per simulated second during the chaos phase: roll the dice for every fault.
+    /// A simulated second on which at least one fault stream fires (chaos phase only).
     Chaos,
     HealPartition {
         w: usize,
@@ -149,7 +149,7 @@ pub enum Ev {
     WorkerRestart {
         w: usize,
     },
-    /// A crash injected outside the chaos dice (sabotage).
+    /// A crash injected outside the fault streams (sabotage).
     WorkerCrash {
         w: usize,
     },

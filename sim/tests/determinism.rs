@@ -14,7 +14,12 @@ fn same_seed_same_hash() {
         assert_eq!(a.log_hash, b.log_hash, "seed {seed}");
         assert_eq!(a.events, b.events, "seed {seed}");
         assert_eq!(a.stats, b.stats, "seed {seed}");
-        assert!(a.events > 100, "seed {seed} did almost nothing");
+        // Exercised the protocol: a run went through a worker (event counts vary by seed).
+        assert!(
+            a.stats.tasks_started > 0 && a.events > 50,
+            "seed {seed} did almost nothing: {:?}",
+            a.stats
+        );
     }
 }
 

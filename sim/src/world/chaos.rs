@@ -1,5 +1,6 @@
-//! The chaos phase: the workload (run submissions) and the once-a-second fault dice for
-//! resets, partitions, crashes, scheduler restarts and package churn.
+//! The chaos phase: the workload (run submissions) and the fault streams for resets,
+//! partitions, crashes, scheduler restarts and package churn, each a Bernoulli trial per
+//! simulated second, scheduled by drawing the gap to its next success.
 
 use super::Sim;
 use crate::event::{Ev, Rec};
@@ -9,7 +10,24 @@ use astra_core::scheduler::SchedInput;
 use astra_core::Instant;
 use std::time::Duration;
 
-const TICK: Duration = Duration::from_secs(1);
+/// Fault streams per worker: reset, partition, crash, package op.
+const PER_WORKER: usize = 4;
+/// The tick of a stream whose rate is zero.
+pub(super) const NEVER: u64 = u64::MAX;
+
+/// Trials until the first success (at least 1) of a per-trial probability `p`, from one
+/// uniform draw `u` in [0, 1): the inverse of the geometric distribution's CDF.
+fn geometric_gap(p: f64, u: f64) -> u64 {
+    if p <= 0.0 || p.is_nan() {
+        return NEVER;
+    }
+    if p >= 1.0 {
+        return 1;
+    }
+    // 1 - u is in (0, 1], so the logarithm is finite; the cast saturates at u64::MAX.
+    let g = ((1.0 - u).ln() / (1.0 - p).ln()).floor() + 1.0;
+    g.max(1.0) as u64
+}
 
 impl Sim {
     /// Exponential-ish gap around the seed's mean submission interval.
@@ -38,35 +56,65 @@ impl Sim {
         self.q.push(self.now + gap, Ev::Submit);
     }
 
-    fn per_tick(&self, per_min: f64) -> f64 {
-        per_min / 60.0
+    /// The tick each fault stream fires next, drawn when the chaos phase starts.
+    pub(super) fn start_fault_clock(&mut self) {
+        let streams = self.slots.len() * PER_WORKER + 1;
+        self.fault_next = (0..streams).map(|i| self.draw_fault_gap(i)).collect();
+        self.push_next_chaos();
     }
 
+    /// Ticks until stream `i` fires again: geometric with the stream's per-tick
+    /// probability, so each stream is exactly the Bernoulli trial per tick it replaces, without
+    /// a queue event for every tick that rolls nothing (most of them: rates are per minute).
+    fn draw_fault_gap(&mut self, i: usize) -> u64 {
+        let f = &self.swarm.faults;
+        let per_min = match (i / PER_WORKER < self.slots.len(), i % PER_WORKER) {
+            (false, _) => f.sched_restarts_per_min,
+            (true, 0) => f.resets_per_min,
+            (true, 1) => f.partitions_per_min,
+            (true, 2) => f.crashes_per_min,
+            (true, _) => f.pkg_ops_per_min,
+        };
+        geometric_gap(per_min / 60.0, self.rng.unit())
+    }
+
+    fn push_next_chaos(&mut self) {
+        let Some(&next) = self.fault_next.iter().min() else {
+            return;
+        };
+        // Ticks from the end of the chaos phase on would roll nothing (the phase's end runs
+        // first at the same instant: it was queued first).
+        let end = Instant::ZERO + self.opts.chaos;
+        let at = Instant::ZERO + Duration::from_secs(next.min(end.as_micros() / 1_000_000 + 1));
+        if at < end {
+            self.q.push(at, Ev::Chaos);
+        }
+    }
+
+    /// A tick on which at least one fault stream fires; streams fire in the order the
+    /// once-a-second dice rolled them (per worker: reset, partition, crash, package op; then
+    /// the scheduler restart).
     pub(super) fn on_chaos(&mut self) {
         if !self.chaos {
             return;
         }
-        let f = self.swarm.faults.clone();
-        for w in 0..self.slots.len() {
-            if f.resets_per_min > 0.0 && self.rng.chance(self.per_tick(f.resets_per_min)) {
-                self.reset(w);
+        let tick = (self.now - Instant::ZERO).as_secs();
+        for i in 0..self.fault_next.len() {
+            if self.fault_next[i] != tick {
+                continue;
             }
-            if f.partitions_per_min > 0.0 && self.rng.chance(self.per_tick(f.partitions_per_min)) {
-                self.start_partition(w);
+            let w = i / PER_WORKER;
+            match (w < self.slots.len(), i % PER_WORKER) {
+                (false, _) => self.restart_scheduler(),
+                (true, 0) => self.reset(w),
+                (true, 1) => self.start_partition(w),
+                (true, 2) => self.crash(w),
+                (true, _) => self.push_package_op(w),
             }
-            if f.crashes_per_min > 0.0 && self.rng.chance(self.per_tick(f.crashes_per_min)) {
-                self.crash(w);
-            }
-            if f.pkg_ops_per_min > 0.0 && self.rng.chance(self.per_tick(f.pkg_ops_per_min)) {
-                self.push_package_op(w);
-            }
+            let gap = self.draw_fault_gap(i);
+            self.fault_next[i] = tick.saturating_add(gap);
         }
-        if f.sched_restarts_per_min > 0.0
-            && self.rng.chance(self.per_tick(f.sched_restarts_per_min))
-        {
-            self.restart_scheduler();
-        }
-        self.q.push(self.now + TICK, Ev::Chaos);
+        self.push_next_chaos();
     }
 
     /// The scheduler pushes a `pkg.install` or `pkg.uninstall` of an extra package.
@@ -111,5 +159,31 @@ impl Sim {
 
     pub(super) fn chaos_over_at(&self) -> Option<Instant> {
         self.liveness_deadline
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use astra_core::rng::Rng;
+
+    #[test]
+    fn geometric_gap_is_the_per_tick_trial_it_replaces() {
+        assert_eq!(geometric_gap(0.0, 0.5), NEVER);
+        assert_eq!(geometric_gap(f64::NAN, 0.5), NEVER);
+        assert_eq!(geometric_gap(1.0, 0.99), 1);
+        assert_eq!(geometric_gap(0.3, 0.0), 1);
+        // P(gap = 1) = p and E[gap] = 1 / p, as for a Bernoulli(p) trial every tick.
+        let mut rng = Rng::new(11);
+        for p in [0.2, 0.01] {
+            let n = 40_000;
+            let gaps: Vec<u64> = (0..n).map(|_| geometric_gap(p, rng.unit())).collect();
+            let mean = gaps.iter().sum::<u64>() as f64 / n as f64;
+            let first = gaps.iter().filter(|&&g| g == 1).count() as f64 / n as f64;
+            let sd_mean = ((1.0 - p) / (p * p) / n as f64).sqrt();
+            assert!((mean - 1.0 / p).abs() < 5.0 * sd_mean, "p={p} mean={mean}");
+            let sd_first = (p * (1.0 - p) / n as f64).sqrt();
+            assert!((first - p).abs() < 5.0 * sd_first, "p={p} P(1)={first}");
+        }
     }
 }

@@ -87,6 +87,8 @@ pub struct Sim {
     /// Machine inputs so far (`handle` calls on a worker or the scheduler).
     inputs: u64,
     chaos: bool,
+    /// Per fault stream (see `chaos.rs`), the simulated second it fires next.
+    fault_next: Vec<u64>,
     liveness_deadline: Option<Instant>,
     need_canary: bool,
     next_exec: u64,
@@ -153,6 +155,7 @@ impl Sim {
             events: 0,
             inputs: 0,
             chaos: true,
+            fault_next: Vec::new(),
             liveness_deadline: None,
             need_canary: false,
             next_exec: 0,
@@ -169,7 +172,7 @@ impl Sim {
         }
         let first = self.draw_submit_gap();
         self.q.push(Instant::ZERO + first, Ev::Submit);
-        self.q.push(Instant::from_millis(1_000), Ev::Chaos);
+        self.start_fault_clock();
         self.q.push(Instant::ZERO + self.opts.chaos, Ev::EndChaos);
         while let Some((at, ev)) = self.q.pop() {
             self.now = at;
@@ -180,7 +183,8 @@ impl Sim {
             self.step(ev);
             if self.inputs != inputs {
                 // Only pops that drove a machine count as events: a stale timer, a frame for
-                // a closed socket or a chaos tick that rolled nothing does no simulated work.
+                // a closed socket or a fault that finds its worker already down does no
+                // simulated work.
                 self.events += 1;
             }
             self.check_after_event();
