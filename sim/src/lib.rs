@@ -12,6 +12,7 @@ pub mod hash;
 pub mod invariants;
 pub mod options;
 pub mod outcome;
+pub mod panic_report;
 pub mod queue;
 pub mod runner;
 pub mod store;

@@ -105,6 +105,7 @@ fn sweep(a: &cli::Args, seeds: u64) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    astra_sim::panic_report::install_hook();
     let a = match cli::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {

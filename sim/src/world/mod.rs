@@ -266,5 +266,6 @@ impl Sim {
 
 /// Runs one seed.
 pub fn run_seed(opts: SimOptions) -> Outcome {
+    let _running = crate::panic_report::Running::start(opts.seed, opts.replay_command());
     Sim::new(opts).run()
 }
