@@ -945,7 +945,7 @@ proptest! {
         }
         let hot = !matches!(
             body.frame_type(),
-            Some(FrameType::Result | FrameType::Dispatch | FrameType::PkgInstall | FrameType::PkgUninstall)
+            Some(FrameType::Result | FrameType::Dispatch)
         ) || matches!(&body, Body::Result(r) if r.artifacts.is_none())
             || matches!(&body, Body::Dispatch(d) if d.resource_refs.is_none() && d.affinity.is_none());
         let keys_plain = !text.contains("\\");

@@ -26,6 +26,8 @@ impl P<'_> {
             FrameType::Handshake => Body::Handshake(valid(self.handshake()?)?),
             FrameType::CommandError => Body::CommandError(valid(self.command_error()?)?),
             FrameType::PkgEvent => Body::PkgEvent(valid(self.pkg_event()?)?),
+            FrameType::PkgInstall => Body::PkgInstall(valid(self.pkg_install()?)?),
+            FrameType::PkgUninstall => Body::PkgUninstall(valid(self.pkg_uninstall()?)?),
             _ => return None,
         })
     }
@@ -779,6 +781,75 @@ impl P<'_> {
             status: status?,
             log_url,
             details,
+        })
+    }
+
+    /// `pkg.install`: unknown keys are rejected (`deny_unknown_fields`), so left to serde.
+    fn pkg_install(&mut self) -> R<PkgInstallPayload> {
+        let (mut name, mut package, mut version) = (None, None, None);
+        let (mut url, mut sha256) = (None, None);
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            match k {
+                "name" => {
+                    seen.first(0)?;
+                    name = p.opt_string()?;
+                }
+                "package" => {
+                    seen.first(1)?;
+                    package = p.opt_string()?;
+                }
+                "version" => {
+                    seen.first(2)?;
+                    version = Some(p.string()?);
+                }
+                "url" => {
+                    seen.first(3)?;
+                    url = p.opt_string()?;
+                }
+                "sha256" => {
+                    seen.first(4)?;
+                    sha256 = p.opt_string()?;
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(PkgInstallPayload {
+            name,
+            package,
+            version: version?,
+            url,
+            sha256,
+        })
+    }
+
+    /// `pkg.uninstall`: as `pkg.install`, every key optional.
+    fn pkg_uninstall(&mut self) -> R<PkgUninstallPayload> {
+        let (mut name, mut package, mut version) = (None, None, None);
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            match k {
+                "name" => {
+                    seen.first(0)?;
+                    name = p.opt_string()?;
+                }
+                "package" => {
+                    seen.first(1)?;
+                    package = p.opt_string()?;
+                }
+                "version" => {
+                    seen.first(2)?;
+                    version = p.opt_string()?;
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(PkgUninstallPayload {
+            name,
+            package,
+            version,
         })
     }
 }
