@@ -2,6 +2,7 @@
 //! what the simulator observes (actions, frames, executor starts). Tests feed it directly.
 
 use crate::event::{LightAt, Read};
+use crate::lookup::{LookupMap, LookupSet};
 use astra_core::scheduler::SchedulerConfig;
 use astra_core::v1::codec::{decode, decode_light, Body, Inbound, Light};
 use astra_core::v1::payloads::PackageEntry;
@@ -9,7 +10,7 @@ use astra_core::work::{Inventory, TaskKey, TaskSpec};
 use astra_core::worker::OutboxEntry;
 use astra_core::Instant;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
@@ -100,18 +101,18 @@ pub enum Cause<'a> {
 struct Incarnation {
     max_parallel: usize,
     hb_bound: Duration,
-    running: BTreeMap<TaskKey, Option<String>>,
-    keys: BTreeMap<String, TaskKey>,
-    starts: BTreeMap<TaskKey, u32>,
-    exec_terminals: BTreeMap<TaskKey, u32>,
+    running: LookupMap<TaskKey, Option<String>>,
+    keys: LookupMap<String, TaskKey>,
+    starts: LookupMap<TaskKey, u32>,
+    exec_terminals: LookupMap<TaskKey, u32>,
     /// Terminal frames of each task without `id`/`ts`: a match is a cached re-send.
-    canon: BTreeMap<TaskKey, Vec<Terminal>>,
+    canon: LookupMap<TaskKey, Vec<Terminal>>,
     /// Original terminal frames per task during the current input.
-    this_input: BTreeMap<TaskKey, u32>,
+    this_input: LookupMap<TaskKey, u32>,
     /// Ids of the `register` frames sent (only their first sending is checked; frame ids
     /// are unique per frame, so no other type's id can repeat one of these).
-    register_ids: BTreeSet<String>,
-    dispatch_ids: BTreeMap<String, TaskKey>,
+    register_ids: LookupSet<String>,
+    dispatch_ids: LookupMap<String, TaskKey>,
     acked: BTreeSet<TaskKey>,
     terminals: BTreeSet<TaskKey>,
     registered_since: Option<Instant>,

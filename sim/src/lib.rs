@@ -10,6 +10,7 @@ pub mod faults;
 pub mod frames;
 pub mod hash;
 pub mod invariants;
+pub mod lookup;
 pub mod options;
 pub mod outcome;
 pub mod panic_report;

@@ -11,6 +11,7 @@ mod workers;
 use crate::event::{Ev, Rec};
 use crate::hash::LogHash;
 use crate::invariants::Checker;
+use crate::lookup::LookupMap;
 use crate::options::SimOptions;
 use crate::outcome::{Outcome, SimStats};
 use crate::queue::EventQueue;
@@ -43,7 +44,7 @@ struct Slot {
     timer_token: u64,
     outbox: DurableOutbox,
     packages: PackageStore,
-    running: BTreeMap<TaskKey, Running>,
+    running: LookupMap<TaskKey, Running>,
     pkg_ops: BTreeMap<u64, PackageOp>,
     partitioned: bool,
     partition_epoch: u64,
@@ -120,7 +121,7 @@ impl Sim {
                 timer_token: 0,
                 outbox: DurableOutbox::default(),
                 packages: PackageStore::default(),
-                running: BTreeMap::new(),
+                running: LookupMap::default(),
                 pkg_ops: BTreeMap::new(),
                 partitioned: false,
                 partition_epoch: 0,

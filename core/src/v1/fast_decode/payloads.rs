@@ -28,7 +28,6 @@ impl P<'_> {
             FrameType::PkgEvent => Body::PkgEvent(valid(self.pkg_event()?)?),
             FrameType::PkgInstall => Body::PkgInstall(valid(self.pkg_install()?)?),
             FrameType::PkgUninstall => Body::PkgUninstall(valid(self.pkg_uninstall()?)?),
-            _ => return None,
         })
     }
 
