@@ -14,7 +14,7 @@ const MAX_NODES: usize = 5;
 pub fn random_run(rng: &mut Rng, run_no: u64) -> RunSpec {
     let n = 1 + rng.below(MAX_NODES as u64) as usize;
     let mut nodes = Vec::with_capacity(n);
-    for i in 0..n {
+    for (i, &id) in NODE_IDS.iter().enumerate().take(n) {
         // `fail` is rarer so most runs can succeed.
         let t = match rng.below(10) {
             0 => NODE_TYPES[2],
@@ -22,16 +22,16 @@ pub fn random_run(rng: &mut Rng, run_no: u64) -> RunSpec {
             4..=5 => NODE_TYPES[3],
             _ => NODE_TYPES[0],
         };
-        let mut node = NodeSpec::new(NODE_IDS[i], t, BASE_PKG, BASE_VERSION);
+        let mut node = NodeSpec::new(id, t, BASE_PKG, BASE_VERSION);
         node = match t {
             "sleep" => node.param("ms", json!(50 + rng.below(2_000))),
             "stream" => node.param("chunks", json!(1 + rng.below(4))),
             "echo" => node.param("message", json!(format!("hello {run_no}/{i}"))),
             _ => node,
         };
-        for j in 0..i {
+        for &dep in &NODE_IDS[..i] {
             if rng.chance(0.4) {
-                node = node.after(NODE_IDS[j]);
+                node = node.after(dep);
             }
         }
         nodes.push(node);
