@@ -6,6 +6,9 @@
 //! paths because building a `serde_json::Value` first (as `payload_map` does) costs one
 //! allocation per key and value.
 
+mod plain;
+
+pub(crate) use plain::plain_len;
 use serde_json::{Map, Number, Value};
 use std::fmt::Write as _;
 
@@ -151,46 +154,6 @@ fn push_u64(buf: &mut String, mut n: u64) {
     }
     // ASCII digits only: valid UTF-8.
     buf.push_str(std::str::from_utf8(&d[at..]).unwrap_or_default());
-}
-
-/// How many leading bytes of `b` need no escaping in JSON: the index of the first `"`, `\`
-/// or control character (below 0x20), or `b.len()`. Eight bytes per step (SWAR) because
-/// this scan covers nearly every byte of every frame, both when reading and when writing.
-pub(crate) fn plain_len(b: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
-    // `chunks_exact` keeps the bounds checks out of the loop (`get(i..i + 8)` paid two per
-    // step, a visible share of the decoder's time: most strings are one or two words).
-    let mut words = b.chunks_exact(8);
-    for chunk in &mut words {
-        let v = u64::from_le_bytes([
-            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-        ]);
-        // A byte is flagged if it is below 0x20 or equal to `"` or `\` (classic bit tricks:
-        // `x - 0x01..` borrows into the high bit exactly for zero bytes of `x`). Bytes of
-        // 0x80 and above never flag: their high bit is masked out by `!x` and `!bs`.
-        // `x = v ^ 0x02` maps `"` (0x22) to 0x20 and keeps every byte below 0x20 below it,
-        // while 0x20..=0x23 only swap among themselves: `x < 0x21` flags exactly the control
-        // characters and `"`, one test instead of two.
-        let x = v ^ (ONES * 0x02);
-        let ctl_or_quote = x.wrapping_sub(ONES * 0x21) & !x;
-        let bs = v ^ (ONES * b'\\' as u64);
-        let hit = (ctl_or_quote | (bs.wrapping_sub(ONES) & !bs)) & HIGH;
-        if hit != 0 {
-            // The lowest flagged byte is exact (borrows only run upwards); later ones may be
-            // false positives, so only the first is used.
-            return i + (hit.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    for &c in words.remainder() {
-        if c == b'"' || c == b'\\' || c < 0x20 {
-            break;
-        }
-        i += 1;
-    }
-    i
 }
 
 /// serde_json's escaping: `"` and `\` backslashed, control characters below 0x20 as the
