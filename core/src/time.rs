@@ -64,24 +64,41 @@ impl WallClock {
     }
     /// RFC 3339 UTC with an explicit `+00:00` offset and microseconds, as the scheduler sends.
     pub fn rfc3339(&self, now: Instant) -> String {
-        format_rfc3339_micros(self.epoch_unix_micros.saturating_add(now.0))
+        format_rfc3339_micros(self.unix_micros(now))
+    }
+
+    /// The wall time of `now` in unix microseconds (what [`Self::rfc3339`] formats).
+    pub fn unix_micros(&self, now: Instant) -> u64 {
+        self.epoch_unix_micros.saturating_add(now.0)
     }
 }
 
 /// Formats unix microseconds as `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`.
 pub fn format_rfc3339_micros(unix_micros: u64) -> String {
+    let mut s = String::with_capacity(32);
+    push_rfc3339_micros(&mut s, unix_micros);
+    s
+}
+
+/// Appends [`format_rfc3339_micros`]'s text to `buf`: the frame writers put the stamp
+/// straight into the frame (no `String` of its own to allocate, copy and free).
+pub fn push_rfc3339_micros(buf: &mut String, unix_micros: u64) {
     let secs = unix_micros / 1_000_000;
     let micros = unix_micros % 1_000_000;
     let days = (secs / 86_400) as i64;
     let sod = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
     if !(0..=9999).contains(&y) {
-        return format!(
+        use std::fmt::Write as _;
+        // Writing to a `String` cannot fail.
+        let _ = write!(
+            buf,
             "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+00:00",
             sod / 3600,
             (sod / 60) % 60,
             sod % 60
         );
+        return;
     }
     // Every frame carries one: digits written straight into one buffer (same text), two
     // at a time from a table (a `% 10` step per digit was most of this function's cost).
@@ -103,9 +120,9 @@ pub fn format_rfc3339_micros(unix_micros: u64) -> String {
     put2(20, micros / 10_000);
     put2(22, (micros / 100) % 100);
     put2(24, micros % 100);
-    // Only ASCII digits and punctuation were written: valid UTF-8, copied in one go (a
-    // `char` collect pushed 32 times).
-    std::str::from_utf8(&b).map_or_else(|_| String::new(), str::to_owned)
+    // Only ASCII digits and punctuation were written: valid UTF-8 (`unwrap_or_default`
+    // never takes its default), copied in one go (a `char` collect pushed 32 times).
+    buf.push_str(std::str::from_utf8(&b).unwrap_or_default());
 }
 
 /// `"000102…99"`: the two digits of every number below 100.

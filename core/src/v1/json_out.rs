@@ -30,9 +30,61 @@ impl<'a> JsonOut<'a> {
     }
 
     /// A JSON string with its quotes.
+    ///
+    /// Inline: nearly every string is plain, and then this is one scan and one copy in the
+    /// caller (the call into a separate escaper cost a prologue and epilogue per string).
+    #[inline]
     pub fn str(&mut self, s: &str) -> &mut Self {
-        escape_into(self.buf, s);
+        if plain_len(s.as_bytes()) == s.len() {
+            self.quoted(s);
+        } else {
+            escape_into(self.buf, s);
+        }
         self
+    }
+
+    /// A JSON string with its quotes, for text that needs no escaping by construction (a
+    /// generated UUID, an RFC 3339 stamp from [`crate::time`], a frame type's name): the
+    /// same bytes as [`Self::str`] without the scan. Debug builds check the claim.
+    #[inline]
+    pub fn str_plain(&mut self, s: &str) -> &mut Self {
+        debug_assert_eq!(plain_len(s.as_bytes()), s.len(), "not plain: {s:?}");
+        self.quoted(s);
+        self
+    }
+
+    /// `unix_micros` as the quoted RFC 3339 stamp [`crate::time::format_rfc3339_micros`]
+    /// writes (always plain), formatted in place.
+    #[inline]
+    pub fn rfc3339_micros(&mut self, unix_micros: u64) -> &mut Self {
+        self.buf.reserve(34);
+        self.buf.push('"');
+        crate::time::push_rfc3339_micros(self.buf, unix_micros);
+        self.buf.push('"');
+        self
+    }
+
+    /// Bytes written so far (for [`Self::repeat`]).
+    #[inline]
+    pub fn written(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Appends a copy of text already written, `range` as given by [`Self::written`] before
+    /// and after writing it (a value written twice is escaped once).
+    #[inline]
+    pub fn repeat(&mut self, range: std::ops::Range<usize>) -> &mut Self {
+        self.buf.extend_from_within(range);
+        self
+    }
+
+    /// `"s"`, with one capacity check.
+    #[inline]
+    fn quoted(&mut self, s: &str) {
+        self.buf.reserve(s.len() + 2);
+        self.buf.push('"');
+        self.buf.push_str(s);
+        self.buf.push('"');
     }
 
     /// One JSON string whose text is `parts` joined: `str(&parts.concat())` without building
@@ -158,6 +210,8 @@ fn push_u64(buf: &mut String, mut n: u64) {
 
 /// serde_json's escaping: `"` and `\` backslashed, control characters below 0x20 as the
 /// short escapes `\b \t \n \f \r` or `\u00xx` (lower-case hex); everything else verbatim.
+/// Out of line: [`JsonOut::str`] comes here only for a string that needs an escape.
+#[inline(never)]
 fn escape_into(buf: &mut String, s: &str) {
     // One capacity check for the common, escape-free case instead of three.
     buf.reserve(s.len() + 2);
@@ -229,6 +283,47 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn plain_writers_write_what_str_writes() {
+        for s in [
+            "",
+            "90c6e112-da0c-4efe-9cb3-ff1de549c2a6",
+            "2025-11-03T13:20:00.069108+00:00",
+            "cmd.dispatch",
+            "é☃😀",
+        ] {
+            let want = out(|o| {
+                o.str(s);
+            });
+            assert_eq!(
+                out(|o| {
+                    o.str_plain(s);
+                }),
+                want
+            );
+        }
+        for us in [0, 1_762_175_750_123_456, u64::MAX] {
+            let ts = crate::time::format_rfc3339_micros(us);
+            assert_eq!(
+                out(|o| {
+                    o.raw("x").rfc3339_micros(us);
+                }),
+                out(|o| {
+                    o.raw("x").str(&ts);
+                })
+            );
+        }
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "not plain")]
+    fn str_plain_checks_its_claim_in_debug_builds() {
+        out(|o| {
+            o.str_plain("a\"b");
+        });
     }
 
     #[test]

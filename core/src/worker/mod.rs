@@ -59,6 +59,8 @@ enum Phase {
 
 pub struct Worker {
     cfg: WorkerConfig,
+    /// `frames::identity_json` of the configured tenant and worker id.
+    identity_json: String,
     rng: Rng,
     now: Instant,
     actions: VecDeque<Action>,
@@ -100,6 +102,7 @@ impl Worker {
         };
         let finished = dispatch::FinishedCache::new(cfg.result_cache);
         Worker {
+            identity_json: frames::identity_json(&cfg.tenant, &cfg.worker_id),
             rng: Rng::new(cfg.seed),
             now: Instant::ZERO,
             actions: VecDeque::new(),
