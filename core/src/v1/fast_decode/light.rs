@@ -57,7 +57,9 @@ impl<'a> P<'a> {
             }
         }
         let ts = self.plain_str()?;
-        crate::time::validate_rfc3339_aware(ts).is_ok().then_some(ts)
+        crate::time::validate_rfc3339_aware(ts)
+            .is_ok()
+            .then_some(ts)
     }
 
     fn light(&mut self) -> Option<Light<'a>> {
