@@ -10,16 +10,17 @@ use crate::v1::payloads::*;
 use crate::v1::types::FrameType;
 use serde_json::{Map, Value};
 
-/// Envelope fields that vary per frame.
-pub(crate) struct Head {
+/// Envelope fields that vary per frame. `ack_for` borrows the acked frame's id: it is
+/// only written, never kept.
+pub(crate) struct Head<'a> {
     pub kind: FrameType,
     pub corr: Option<String>,
     pub seq: Option<u64>,
     pub ack_request: bool,
-    pub ack_for: Option<String>,
+    pub ack_for: Option<&'a str>,
 }
 
-impl Head {
+impl Head<'_> {
     pub fn new(kind: FrameType) -> Self {
         Head {
             kind,
@@ -47,7 +48,7 @@ impl Worker {
     /// Writes the envelope straight from borrowed parts into one buffer: the same field
     /// order and shape as `Envelope` (and the serde `OutEnvelope` it replaced, which the
     /// test below keeps as the oracle), without serde or an intermediate JSON map.
-    pub(crate) fn build_frame<T: WriteJson>(&mut self, head: Head, payload: &T) -> OutFrame {
+    pub(crate) fn build_frame<T: WriteJson>(&mut self, head: Head<'_>, payload: &T) -> OutFrame {
         let id = self.rng.uuid_v4();
         let ts = self.cfg.wall.unix_micros(self.now);
         let text = envelope_text(&head, &id, ts, &self.identity_json, payload);
@@ -152,13 +153,22 @@ impl Worker {
         corr: Option<String>,
         seq: Option<u64>,
     ) -> OutFrame {
-        let payload = AckPayload {
-            ok: Some(true),
-            for_id: Some(for_id.to_string()),
-        };
         let mut head = Head::new(FrameType::Ack).corr(corr).seq(seq);
-        head.ack_for = Some(for_id.to_string());
-        self.build_frame(head, &payload)
+        head.ack_for = Some(for_id);
+        self.build_frame(head, &AckOut { for_id })
+    }
+}
+
+/// The worker's ack payload, borrowing the acked id: written exactly as
+/// `AckPayload { ok: Some(true), for_id: Some(for_id) }` is (`ack_out_equals_the_payload`),
+/// without copying the id into the payload (and the envelope) first.
+struct AckOut<'a> {
+    for_id: &'a str,
+}
+
+impl WriteJson for AckOut<'_> {
+    fn write_json(&self, o: &mut JsonOut<'_>) {
+        o.raw("{\"ok\":true,\"for\":").str(self.for_id).raw("}");
     }
 }
 
@@ -376,6 +386,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn ack_out_equals_the_payload() {
+        for id in ["d-1", "", "q\"uo\\te", "ctl\u{1}\n", "é☃😀", ID] {
+            let want = crate::v1::payload_json::to_json(&AckPayload {
+                ok: Some(true),
+                for_id: Some(id.to_string()),
+            });
+            assert_eq!(
+                crate::v1::payload_json::to_json(&AckOut { for_id: id }),
+                want
+            );
+        }
+    }
+
     /// A generated id: the only kind `envelope_text` is given (written unescaped).
     const ID: &str = "90c6e112-da0c-4efe-9cb3-ff1de549c2a6";
 
@@ -395,9 +419,9 @@ mod tests {
                 .corr(corr.map(str::to_string))
                 .seq(seq);
             head.ack_request = req;
-            head.ack_for = ack_for.map(str::to_string);
+            head.ack_for = ack_for;
             let ack = (req || ack_for.is_some()).then(|| AckField {
-                for_id: head.ack_for.clone(),
+                for_id: ack_for.map(str::to_string),
                 request: req.then_some(true),
             });
             let ts_micros = 1_762_175_750_123_456 + seq.unwrap_or(7) % 1000;
