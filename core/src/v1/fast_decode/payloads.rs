@@ -26,7 +26,78 @@ impl P<'_> {
             FrameType::Handshake => Body::Handshake(valid(self.handshake()?)?),
             FrameType::CommandError => Body::CommandError(valid(self.command_error()?)?),
             FrameType::PkgEvent => Body::PkgEvent(valid(self.pkg_event()?)?),
-            _ => return None,
+            FrameType::PkgInstall => Body::PkgInstall(valid(self.pkg_install()?)?),
+            FrameType::PkgUninstall => Body::PkgUninstall(valid(self.pkg_uninstall()?)?),
+        })
+    }
+
+    /// `PkgInstallPayload` as its serde derive reads it: unknown keys refused, the optional
+    /// strings absent or `null` for `None`, `version` a required string.
+    fn pkg_install(&mut self) -> R<PkgInstallPayload> {
+        let (mut name, mut package, mut version, mut url, mut sha256) =
+            (None, None, None, None, None);
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            match k {
+                "name" => {
+                    seen.first(0)?;
+                    name = p.opt_string()?;
+                }
+                "package" => {
+                    seen.first(1)?;
+                    package = p.opt_string()?;
+                }
+                "version" => {
+                    seen.first(2)?;
+                    version = Some(p.string()?);
+                }
+                "url" => {
+                    seen.first(3)?;
+                    url = p.opt_string()?;
+                }
+                "sha256" => {
+                    seen.first(4)?;
+                    sha256 = p.opt_string()?;
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(PkgInstallPayload {
+            name,
+            package,
+            version: version?,
+            url,
+            sha256,
+        })
+    }
+
+    /// `PkgUninstallPayload` as its serde derive reads it (every field optional).
+    fn pkg_uninstall(&mut self) -> R<PkgUninstallPayload> {
+        let (mut name, mut package, mut version) = (None, None, None);
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            match k {
+                "name" => {
+                    seen.first(0)?;
+                    name = p.opt_string()?;
+                }
+                "package" => {
+                    seen.first(1)?;
+                    package = p.opt_string()?;
+                }
+                "version" => {
+                    seen.first(2)?;
+                    version = p.opt_string()?;
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(PkgUninstallPayload {
+            name,
+            package,
+            version,
         })
     }
 
