@@ -208,10 +208,7 @@ impl Worker {
         if let Some(k) = &d.concurrency_key {
             metadata.insert("concurrency_key".into(), Value::String(k.clone()));
         }
-        metadata.insert(
-            "constraints".into(),
-            serde_json::to_value(&d.constraints).unwrap_or(Value::Object(Map::new())),
-        );
+        metadata.insert("constraints".into(), constraints_value(&d.constraints));
         if let Some(r) = &d.resource_refs {
             metadata.insert(
                 "resource_refs".into(),
@@ -494,5 +491,33 @@ impl Worker {
             return self.resend_cached(&key);
         }
         self.emit_terminal_error(key, r.seq, p, false);
+    }
+}
+
+/// `serde_json::to_value(c)` without going through serde (every dispatch): `{}`, or
+/// `{"timeout_ms": n}` (`constraints_value_is_serdes` compares the two).
+fn constraints_value(c: &Constraints) -> Value {
+    let Constraints { timeout_ms } = c;
+    let mut m = Map::new();
+    if let Some(t) = timeout_ms {
+        m.insert("timeout_ms".into(), Value::from(*t));
+    }
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constraints_value_is_serdes() {
+        for timeout_ms in [None, Some(0), Some(1), Some(30_000), Some(u64::MAX)] {
+            let c = Constraints { timeout_ms };
+            assert_eq!(
+                constraints_value(&c),
+                serde_json::to_value(&c).unwrap(),
+                "{c:?}"
+            );
+        }
     }
 }
