@@ -217,7 +217,7 @@ fn encoder_form(b: &[u8]) -> bool {
         // borrows into its high bit (a borrow into the next lane only adds a failure),
         // one above '9' carries into it when 0x46 is added, and one of 0x80 or more has
         // it already.
-        let x = (v & d) | (ONES * u64::from(b'0') & !d);
+        let x = (v & d) | ((ONES * u64::from(b'0')) & !d);
         bad |= (x.wrapping_add(ONES * 0x46) | x.wrapping_sub(ONES * u64::from(b'0')) | x) & HIGH;
     }
     if bad != 0 {
