@@ -64,35 +64,51 @@ impl WallClock {
     }
     /// RFC 3339 UTC with an explicit `+00:00` offset and microseconds, as the scheduler sends.
     pub fn rfc3339(&self, now: Instant) -> String {
-        format_rfc3339_micros(self.epoch_unix_micros.saturating_add(now.0))
+        format_rfc3339_micros(self.unix_micros(now))
+    }
+
+    /// The wall time of `now` in unix microseconds (what [`Self::rfc3339`] formats).
+    pub fn unix_micros(&self, now: Instant) -> u64 {
+        self.epoch_unix_micros.saturating_add(now.0)
     }
 }
 
 /// Formats unix microseconds as `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`.
 pub fn format_rfc3339_micros(unix_micros: u64) -> String {
+    let mut s = String::with_capacity(32);
+    push_rfc3339_micros(&mut s, unix_micros);
+    s
+}
+
+/// Appends [`format_rfc3339_micros`]'s text to `buf`: the frame writers put the stamp
+/// straight into the frame (no `String` of its own to allocate, copy and free).
+pub fn push_rfc3339_micros(buf: &mut String, unix_micros: u64) {
     let secs = unix_micros / 1_000_000;
     let micros = unix_micros % 1_000_000;
-    let days = (secs / 86_400) as i64;
     let sod = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    if !(0..=9999).contains(&y) {
-        return format!(
+    let (y, m, d) = civil_from_unsigned_days(secs / 86_400);
+    if y > 9999 {
+        use std::fmt::Write as _;
+        // Writing to a `String` cannot fail.
+        let _ = write!(
+            buf,
             "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+00:00",
             sod / 3600,
             (sod / 60) % 60,
             sod % 60
         );
+        return;
     }
     // Every frame carries one: digits written straight into one buffer (same text), two
     // at a time from a table (a `% 10` step per digit was most of this function's cost).
     let mut b = *b"0000-00-00T00:00:00.000000+00:00";
     let mut put2 = |at: usize, v: u64| {
-        // Every caller passes a value below 100; `% 100` keeps the index in the table anyway.
-        let i = (v % 100) as usize * 2;
+        // Every caller passes a value below 100; `min` keeps the index in the table anyway
+        // (a compare instead of the multiply-shift-subtract of a `% 100`).
+        let i = v.min(99) as usize * 2;
         b[at] = DIGIT_PAIRS[i];
         b[at + 1] = DIGIT_PAIRS[i + 1];
     };
-    let y = y as u64;
     put2(0, y / 100);
     put2(2, y % 100);
     put2(5, u64::from(m));
@@ -103,9 +119,9 @@ pub fn format_rfc3339_micros(unix_micros: u64) -> String {
     put2(20, micros / 10_000);
     put2(22, (micros / 100) % 100);
     put2(24, micros % 100);
-    // Only ASCII digits and punctuation were written: valid UTF-8, copied in one go (a
-    // `char` collect pushed 32 times).
-    std::str::from_utf8(&b).map_or_else(|_| String::new(), str::to_owned)
+    // Only ASCII digits and punctuation were written: valid UTF-8 (`unwrap_or_default`
+    // never takes its default), copied in one go (a `char` collect pushed 32 times).
+    buf.push_str(std::str::from_utf8(&b).unwrap_or_default());
 }
 
 /// `"000102…99"`: the two digits of every number below 100.
@@ -120,7 +136,24 @@ const DIGIT_PAIRS: [u8; 200] = {
     t
 };
 
+/// [`civil_from_days`] for the days of a `u64` unix time (never before 1970): the same
+/// arithmetic on unsigned integers, whose divisions by constants need no sign fix-ups
+/// (`civil_days_agree` checks it against the signed form).
+fn civil_from_unsigned_days(days: u64) -> (u64, u32, u32) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
 /// Howard Hinnant's days-since-epoch → civil date conversion (proleptic Gregorian).
+#[cfg(test)]
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -141,6 +174,66 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// array (no bounds checks, no per-range loops); `validate_reference` in the tests is the
 /// straightforward form it must agree with, reason for reason.
 pub fn validate_rfc3339_aware(s: &str) -> Result<(), &'static str> {
+    if encoder_form(s.as_bytes()) {
+        return Ok(());
+    }
+    validate_general(s)
+}
+
+/// True for `YYYY-MM-DDTHH:MM:SS.ffffff+hh:mm` (the 32 bytes both encoders write) with
+/// the field ranges [`validate_general`] checks: a stamp it accepts. Every other text is
+/// `false` and goes to `validate_general` for its answer and reason. Four word tests
+/// instead of a byte-by-byte walk (every decoded frame's `ts` comes through here).
+fn encoder_form(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const TEMPLATE: &[u8; 32] = b"0000-00-00T00:00:00.000000+00:00";
+    // 0xff in the lanes that hold digits in each of the four words.
+    const DIGITS: [u64; 4] = {
+        let mut m = [0u64; 4];
+        let mut i = 0;
+        while i < 32 {
+            if TEMPLATE[i] == b'0' {
+                m[i / 8] |= 0xff << (8 * (i % 8));
+            }
+            i += 1;
+        }
+        m
+    };
+    let Ok(b) = <&[u8; 32]>::try_from(b) else {
+        return false;
+    };
+    let word = |a: &[u8; 32], k: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&a[8 * k..8 * k + 8]);
+        u64::from_le_bytes(w)
+    };
+    let mut bad = 0u64;
+    for (k, &d) in DIGITS.iter().enumerate() {
+        let v = word(b, k);
+        // Separators exactly the template's.
+        bad |= (v ^ word(TEMPLATE, k)) & !d;
+        // Digit lanes in '0'..='9', separator lanes replaced by '0': a lane below '0'
+        // borrows into its high bit (a borrow into the next lane only adds a failure),
+        // one above '9' carries into it when 0x46 is added, and one of 0x80 or more has
+        // it already.
+        let x = (v & d) | ((ONES * u64::from(b'0')) & !d);
+        bad |= (x.wrapping_add(ONES * 0x46) | x.wrapping_sub(ONES * u64::from(b'0')) | x) & HIGH;
+    }
+    if bad != 0 {
+        return false;
+    }
+    // All digits now: the field values without a parse.
+    let num = |i: usize| u32::from(b[i] - b'0') * 10 + u32::from(b[i + 1] - b'0');
+    (1..=12).contains(&num(5))
+        && (1..=31).contains(&num(8))
+        && num(11) <= 23
+        && num(14) <= 59
+        && num(17) <= 60
+}
+
+/// The full check, with the reason for a rejection.
+fn validate_general(s: &str) -> Result<(), &'static str> {
     let b = s.as_bytes();
     let h: &[u8; 19] = match b.first_chunk::<19>() {
         Some(h) if b.len() >= 20 => h,
@@ -231,6 +324,43 @@ mod tests {
                 us % 1_000_000
             );
             assert_eq!(format_rfc3339_micros(us), want, "{us}");
+        }
+    }
+
+    /// The unsigned date conversion against the signed one on every day of 0..=9999 and
+    /// on random days up to `u64::MAX` microseconds.
+    #[test]
+    fn civil_days_agree() {
+        let mut days: Vec<u64> = (0..3_000_000).step_by(7).collect();
+        days.extend(0..800);
+        let mut r = crate::rng::Rng::new(6);
+        days.extend((0..5_000).map(|_| r.below(u64::MAX / 86_400_000_000)));
+        days.push(u64::MAX / 86_400_000_000);
+        for d in days {
+            let (y, m, dd) = civil_from_days(d as i64);
+            assert_eq!(civil_from_unsigned_days(d), (y as u64, m, dd), "{d}");
+        }
+    }
+
+    /// The word test accepts only what the general check accepts, and accepts every stamp
+    /// the formatter writes.
+    #[test]
+    fn encoder_form_is_a_subset_of_the_general_check() {
+        let mut r = crate::rng::Rng::new(8);
+        for _ in 0..2_000 {
+            let t = format_rfc3339_micros(r.below(253_402_300_800_000_000));
+            assert!(encoder_form(t.as_bytes()), "{t}");
+            let b = t.as_bytes();
+            for at in 0..b.len() {
+                for c in 0..=255u8 {
+                    let mut v = b.to_vec();
+                    v[at] = c;
+                    if encoder_form(&v) {
+                        let s = String::from_utf8(v).unwrap();
+                        assert_eq!(validate_general(&s), Ok(()), "{s:?}");
+                    }
+                }
+            }
         }
     }
 

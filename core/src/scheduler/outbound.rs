@@ -15,7 +15,8 @@ pub fn scheduler_sender() -> Sender {
 }
 
 /// The ack of `acked`: copies `corr` (omitted if absent) and `tenant`, never carries `seq`,
-/// never requests an ack itself, and always says `ok: true`.
+/// never requests an ack itself, and always says `ok: true`. `id` must be a generated UUID
+/// and `ts` a [`crate::time`] stamp (see [`head`]).
 ///
 /// Written by hand, byte for byte what `encode(&Envelope { .., payload: payload_map(..) })`
 /// gives (envelope fields in declaration order, payload keys in serde_json `Map` order,
@@ -25,19 +26,25 @@ pub fn ack_frame(id: String, ts: String, acked: &Envelope) -> String {
     let mut o = JsonOut::new(&mut buf);
     head(&mut o, FrameType::Ack, &id, &ts, acked.corr.as_deref());
     o.raw(",\"tenant\":").str(&acked.tenant);
-    o.raw(SENDER).raw(",\"ack\":{\"for\":").str(&acked.id);
-    o.raw("},\"payload\":{\"for\":").str(&acked.id);
+    o.raw(SENDER).raw(",\"ack\":{\"for\":");
+    // The acked id twice: escaped once, its JSON text then copied.
+    let at = o.written();
+    o.str(&acked.id);
+    let end = o.written();
+    o.raw("},\"payload\":{\"for\":").repeat(at..end);
     o.raw(",\"ok\":true}}");
     buf
 }
 
-/// `{"type":…,"id":…,"ts":…[,"corr":…]`: the start every scheduler frame shares.
+/// `{"type":…,"id":…,"ts":…[,"corr":…]`: the start every scheduler frame shares. `id` is
+/// a generated UUID and `ts` an RFC 3339 stamp from [`crate::time`], as the scheduler
+/// machine passes them: plain by construction, written without the escape scan.
 fn head(o: &mut JsonOut<'_>, kind: FrameType, id: &str, ts: &str, corr: Option<&str>) {
     o.raw("{\"type\":\"")
         .raw(kind.as_str())
         .raw("\",\"id\":")
-        .str(id);
-    o.raw(",\"ts\":").str(ts);
+        .str_plain(id);
+    o.raw(",\"ts\":").str_plain(ts);
     if let Some(c) = corr {
         o.raw(",\"corr\":").str(c);
     }
@@ -58,7 +65,7 @@ pub struct DispatchFields<'a> {
     pub seq: u64,
 }
 
-/// A `cmd.dispatch`: `corr` = task id = node id, `ack.request` always true, `constraints`
+/// A `cmd.dispatch` (`id` and `ts` as for [`ack_frame`]): `corr` = task id = node id, `ack.request` always true, `constraints`
 /// always `{}`, `concurrency_key` always `"<run_id>:<node_id>"`. Written by hand like
 /// [`ack_frame`], with the payload keys in sorted (`Map`) order.
 pub fn dispatch_frame(id: String, ts: String, f: &DispatchFields<'_>) -> String {
@@ -143,6 +150,15 @@ mod tests {
         })
     }
 
+    /// What the scheduler machine passes as `id` and `ts`: a generated UUID and a stamp.
+    fn plain_id_ts(i: usize) -> (String, String) {
+        let mut r = crate::rng::Rng::new(i as u64);
+        (
+            r.uuid_v4(),
+            crate::time::format_rfc3339_micros(r.below(253_402_300_800_000_000)),
+        )
+    }
+
     const WEIRD: [&str; 5] = ["plain", "q\"uo\\te", "ctl\u{1}\n\t", "é☃😀", ""];
 
     #[test]
@@ -164,7 +180,7 @@ mod tests {
                     flags: None,
                     payload: Map::new(),
                 };
-                let (id, ts) = (format!("a{w}"), format!("t{w}"));
+                let (id, ts) = plain_id_ts(i);
                 assert_eq!(
                     ack_frame(id.clone(), ts.clone(), &acked),
                     serde_ack(id, ts, &acked)
@@ -181,7 +197,7 @@ mod tests {
                 parameters: if i % 2 == 0 { &params } else { &empty },
                 seq: i as u64 * 1_000_000_007,
             };
-            let (id, ts) = (format!("d{w}"), format!("t{w}"));
+            let (id, ts) = plain_id_ts(i + 100);
             assert_eq!(
                 dispatch_frame(id.clone(), ts.clone(), &f),
                 serde_dispatch(id, ts, &f)

@@ -6,6 +6,9 @@
 //! paths because building a `serde_json::Value` first (as `payload_map` does) costs one
 //! allocation per key and value.
 
+mod plain;
+
+pub(crate) use plain::plain_len;
 use serde_json::{Map, Number, Value};
 use std::fmt::Write as _;
 
@@ -27,9 +30,61 @@ impl<'a> JsonOut<'a> {
     }
 
     /// A JSON string with its quotes.
+    ///
+    /// Inline: nearly every string is plain, and then this is one scan and one copy in the
+    /// caller (the call into a separate escaper cost a prologue and epilogue per string).
+    #[inline]
     pub fn str(&mut self, s: &str) -> &mut Self {
-        escape_into(self.buf, s);
+        if plain_len(s.as_bytes()) == s.len() {
+            self.quoted(s);
+        } else {
+            escape_into(self.buf, s);
+        }
         self
+    }
+
+    /// A JSON string with its quotes, for text that needs no escaping by construction (a
+    /// generated UUID, an RFC 3339 stamp from [`crate::time`], a frame type's name): the
+    /// same bytes as [`Self::str`] without the scan. Debug builds check the claim.
+    #[inline]
+    pub fn str_plain(&mut self, s: &str) -> &mut Self {
+        debug_assert_eq!(plain_len(s.as_bytes()), s.len(), "not plain: {s:?}");
+        self.quoted(s);
+        self
+    }
+
+    /// `unix_micros` as the quoted RFC 3339 stamp [`crate::time::format_rfc3339_micros`]
+    /// writes (always plain), formatted in place.
+    #[inline]
+    pub fn rfc3339_micros(&mut self, unix_micros: u64) -> &mut Self {
+        self.buf.reserve(34);
+        self.buf.push('"');
+        crate::time::push_rfc3339_micros(self.buf, unix_micros);
+        self.buf.push('"');
+        self
+    }
+
+    /// Bytes written so far (for [`Self::repeat`]).
+    #[inline]
+    pub fn written(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Appends a copy of text already written, `range` as given by [`Self::written`] before
+    /// and after writing it (a value written twice is escaped once).
+    #[inline]
+    pub fn repeat(&mut self, range: std::ops::Range<usize>) -> &mut Self {
+        self.buf.extend_from_within(range);
+        self
+    }
+
+    /// `"s"`, with one capacity check.
+    #[inline]
+    fn quoted(&mut self, s: &str) {
+        self.buf.reserve(s.len() + 2);
+        self.buf.push('"');
+        self.buf.push_str(s);
+        self.buf.push('"');
     }
 
     /// One JSON string whose text is `parts` joined: `str(&parts.concat())` without building
@@ -153,48 +208,10 @@ fn push_u64(buf: &mut String, mut n: u64) {
     buf.push_str(std::str::from_utf8(&d[at..]).unwrap_or_default());
 }
 
-/// How many leading bytes of `b` need no escaping in JSON: the index of the first `"`, `\`
-/// or control character (below 0x20), or `b.len()`. Eight bytes per step (SWAR) because
-/// this scan covers nearly every byte of every frame, both when reading and when writing.
-pub(crate) fn plain_len(b: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
-    // `chunks_exact` keeps the bounds checks out of the loop (`get(i..i + 8)` paid two per
-    // step, a visible share of the decoder's time: most strings are one or two words).
-    let mut words = b.chunks_exact(8);
-    for chunk in &mut words {
-        let v = u64::from_le_bytes([
-            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-        ]);
-        // A byte is flagged if it is below 0x20 or equal to `"` or `\` (classic bit tricks:
-        // `x - 0x01..` borrows into the high bit exactly for zero bytes of `x`). Bytes of
-        // 0x80 and above never flag: their high bit is masked out by `!x` and `!bs`.
-        // `x = v ^ 0x02` maps `"` (0x22) to 0x20 and keeps every byte below 0x20 below it,
-        // while 0x20..=0x23 only swap among themselves: `x < 0x21` flags exactly the control
-        // characters and `"`, one test instead of two.
-        let x = v ^ (ONES * 0x02);
-        let ctl_or_quote = x.wrapping_sub(ONES * 0x21) & !x;
-        let bs = v ^ (ONES * b'\\' as u64);
-        let hit = (ctl_or_quote | (bs.wrapping_sub(ONES) & !bs)) & HIGH;
-        if hit != 0 {
-            // The lowest flagged byte is exact (borrows only run upwards); later ones may be
-            // false positives, so only the first is used.
-            return i + (hit.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    for &c in words.remainder() {
-        if c == b'"' || c == b'\\' || c < 0x20 {
-            break;
-        }
-        i += 1;
-    }
-    i
-}
-
 /// serde_json's escaping: `"` and `\` backslashed, control characters below 0x20 as the
 /// short escapes `\b \t \n \f \r` or `\u00xx` (lower-case hex); everything else verbatim.
+/// Out of line: [`JsonOut::str`] comes here only for a string that needs an escape.
+#[inline(never)]
 fn escape_into(buf: &mut String, s: &str) {
     // One capacity check for the common, escape-free case instead of three.
     buf.reserve(s.len() + 2);
@@ -266,6 +283,47 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn plain_writers_write_what_str_writes() {
+        for s in [
+            "",
+            "90c6e112-da0c-4efe-9cb3-ff1de549c2a6",
+            "2025-11-03T13:20:00.069108+00:00",
+            "cmd.dispatch",
+            "é☃😀",
+        ] {
+            let want = out(|o| {
+                o.str(s);
+            });
+            assert_eq!(
+                out(|o| {
+                    o.str_plain(s);
+                }),
+                want
+            );
+        }
+        for us in [0, 1_762_175_750_123_456, u64::MAX] {
+            let ts = crate::time::format_rfc3339_micros(us);
+            assert_eq!(
+                out(|o| {
+                    o.raw("x").rfc3339_micros(us);
+                }),
+                out(|o| {
+                    o.raw("x").str(&ts);
+                })
+            );
+        }
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "not plain")]
+    fn str_plain_checks_its_claim_in_debug_builds() {
+        out(|o| {
+            o.str_plain("a\"b");
+        });
     }
 
     #[test]

@@ -10,16 +10,17 @@ use crate::v1::payloads::*;
 use crate::v1::types::FrameType;
 use serde_json::{Map, Value};
 
-/// Envelope fields that vary per frame.
-pub(crate) struct Head {
+/// Envelope fields that vary per frame. `ack_for` borrows the acked frame's id: it is
+/// only written, never kept.
+pub(crate) struct Head<'a> {
     pub kind: FrameType,
     pub corr: Option<String>,
     pub seq: Option<u64>,
     pub ack_request: bool,
-    pub ack_for: Option<String>,
+    pub ack_for: Option<&'a str>,
 }
 
-impl Head {
+impl Head<'_> {
     pub fn new(kind: FrameType) -> Self {
         Head {
             kind,
@@ -47,17 +48,10 @@ impl Worker {
     /// Writes the envelope straight from borrowed parts into one buffer: the same field
     /// order and shape as `Envelope` (and the serde `OutEnvelope` it replaced, which the
     /// test below keeps as the oracle), without serde or an intermediate JSON map.
-    pub(crate) fn build_frame<T: WriteJson>(&mut self, head: Head, payload: &T) -> OutFrame {
+    pub(crate) fn build_frame<T: WriteJson>(&mut self, head: Head<'_>, payload: &T) -> OutFrame {
         let id = self.rng.uuid_v4();
-        let ts = self.cfg.wall.rfc3339(self.now);
-        let text = envelope_text(
-            &head,
-            &id,
-            &ts,
-            &self.cfg.tenant,
-            &self.cfg.worker_id,
-            payload,
-        );
+        let ts = self.cfg.wall.unix_micros(self.now);
+        let text = envelope_text(&head, &id, ts, &self.identity_json, payload);
         OutFrame::new(head.kind, id, head.corr, head.seq, text)
     }
 
@@ -159,13 +153,22 @@ impl Worker {
         corr: Option<String>,
         seq: Option<u64>,
     ) -> OutFrame {
-        let payload = AckPayload {
-            ok: Some(true),
-            for_id: Some(for_id.to_string()),
-        };
         let mut head = Head::new(FrameType::Ack).corr(corr).seq(seq);
-        head.ack_for = Some(for_id.to_string());
-        self.build_frame(head, &payload)
+        head.ack_for = Some(for_id);
+        self.build_frame(head, &AckOut { for_id })
+    }
+}
+
+/// The worker's ack payload, borrowing the acked id: written exactly as
+/// `AckPayload { ok: Some(true), for_id: Some(for_id) }` is (`ack_out_equals_the_payload`),
+/// without copying the id into the payload (and the envelope) first.
+struct AckOut<'a> {
+    for_id: &'a str,
+}
+
+impl WriteJson for AckOut<'_> {
+    fn write_json(&self, o: &mut JsonOut<'_>) {
+        o.raw("{\"ok\":true,\"for\":").str(self.for_id).raw("}");
     }
 }
 
@@ -204,13 +207,28 @@ impl WriteJson for HeartbeatOut {
     }
 }
 
-/// The text of one worker frame (see [`Worker::build_frame`]).
+/// `,"tenant":…,"sender":{"role":"worker","id":…}`: the part of every envelope that only
+/// the configuration decides, escaped once when the machine is built (the configuration
+/// never changes after that) instead of twice per frame.
+pub(crate) fn identity_json(tenant: &str, worker_id: &str) -> String {
+    let mut buf = String::new();
+    JsonOut::new(&mut buf)
+        .raw(",\"tenant\":")
+        .str(tenant)
+        .raw(",\"sender\":{\"role\":\"worker\",\"id\":")
+        .str(worker_id)
+        .raw("}");
+    buf
+}
+
+/// The text of one worker frame (see [`Worker::build_frame`]). `id` is a generated UUID
+/// (plain by construction, written without the escape scan), `ts_micros` the wall time
+/// written as its RFC 3339 stamp in place, `identity` [`identity_json`]'s text.
 fn envelope_text<T: WriteJson>(
     head: &Head,
     id: &str,
-    ts: &str,
-    tenant: &str,
-    worker_id: &str,
+    ts_micros: u64,
+    identity: &str,
     payload: &T,
 ) -> String {
     let mut buf = String::with_capacity(384);
@@ -218,18 +236,15 @@ fn envelope_text<T: WriteJson>(
     o.raw("{\"type\":\"")
         .raw(head.kind.as_str())
         .raw("\",\"id\":")
-        .str(id);
-    o.raw(",\"ts\":").str(ts);
+        .str_plain(id);
+    o.raw(",\"ts\":").rfc3339_micros(ts_micros);
     if let Some(c) = &head.corr {
         o.raw(",\"corr\":").str(c);
     }
     if let Some(n) = head.seq {
         o.raw(",\"seq\":").u64(n);
     }
-    o.raw(",\"tenant\":").str(tenant);
-    o.raw(",\"sender\":{\"role\":\"worker\",\"id\":")
-        .str(worker_id)
-        .raw("}");
+    o.raw(identity);
     match (&head.ack_for, head.ack_request) {
         (None, false) => {}
         (Some(f), false) => {
@@ -372,6 +387,23 @@ mod tests {
     }
 
     #[test]
+    fn ack_out_equals_the_payload() {
+        for id in ["d-1", "", "q\"uo\\te", "ctl\u{1}\n", "é☃😀", ID] {
+            let want = crate::v1::payload_json::to_json(&AckPayload {
+                ok: Some(true),
+                for_id: Some(id.to_string()),
+            });
+            assert_eq!(
+                crate::v1::payload_json::to_json(&AckOut { for_id: id }),
+                want
+            );
+        }
+    }
+
+    /// A generated id: the only kind `envelope_text` is given (written unescaped).
+    const ID: &str = "90c6e112-da0c-4efe-9cb3-ff1de549c2a6";
+
+    #[test]
     fn envelope_text_equals_the_serde_envelope() {
         let payload = AckPayload {
             ok: Some(true),
@@ -387,15 +419,17 @@ mod tests {
                 .corr(corr.map(str::to_string))
                 .seq(seq);
             head.ack_request = req;
-            head.ack_for = ack_for.map(str::to_string);
+            head.ack_for = ack_for;
             let ack = (req || ack_for.is_some()).then(|| AckField {
-                for_id: head.ack_for.clone(),
+                for_id: ack_for.map(str::to_string),
                 request: req.then_some(true),
             });
+            let ts_micros = 1_762_175_750_123_456 + seq.unwrap_or(7) % 1000;
+            let ts = crate::time::format_rfc3339_micros(ts_micros);
             let oracle = serde_json::to_string(&OutEnvelope {
                 kind: head.kind.as_str(),
-                id: "i\\d",
-                ts: "2025-11-03T13:20:00Z",
+                id: ID,
+                ts: &ts,
                 corr,
                 seq,
                 tenant: "t☃",
@@ -407,14 +441,8 @@ mod tests {
                 payload: &payload,
             })
             .unwrap();
-            let text = envelope_text(
-                &head,
-                "i\\d",
-                "2025-11-03T13:20:00Z",
-                "t☃",
-                "w\u{1}",
-                &payload,
-            );
+            let identity = identity_json("t☃", "w\u{1}");
+            let text = envelope_text(&head, ID, ts_micros, &identity, &payload);
             assert_eq!(text, oracle);
         }
     }

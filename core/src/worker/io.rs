@@ -4,7 +4,6 @@ use crate::time::Instant;
 use crate::v1::types::FrameType;
 use crate::work::{Feedback, Inventory, TaskKey, TaskOutcome, TaskSpec};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A frame as it came off the socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,8 +314,8 @@ pub enum Action {
 /// Counters the drivers export as metrics.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Stats {
-    pub frames_sent: BTreeMap<String, u64>,
-    pub frames_received: BTreeMap<String, u64>,
+    pub frames_sent: super::FrameCounts,
+    pub frames_received: super::FrameCounts,
     pub frames_rejected: u64,
     pub ack_retries: u64,
     pub frames_dropped_after_retries: u64,

@@ -25,6 +25,7 @@ macro_rules! log {
 }
 
 pub mod config;
+mod counts;
 mod dispatch;
 mod drain;
 mod frames;
@@ -35,11 +36,13 @@ mod reliability;
 mod session;
 
 pub use config::{DuplicatePolicy, WorkerConfig};
+pub use counts::FrameCounts;
 pub use io::*;
 
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::v1::codec::{decode, decode_light, Body, DecodeError, Inbound, Light};
+use crate::v1::types::FrameType;
 use crate::work::{Admission, AdmissionLimits, Inventory};
 use outbox::OutboxModel;
 use reliability::Reliability;
@@ -59,6 +62,8 @@ enum Phase {
 
 pub struct Worker {
     cfg: WorkerConfig,
+    /// `frames::identity_json` of the configured tenant and worker id.
+    identity_json: String,
     rng: Rng,
     now: Instant,
     actions: VecDeque<Action>,
@@ -100,6 +105,7 @@ impl Worker {
         };
         let finished = dispatch::FinishedCache::new(cfg.result_cache);
         Worker {
+            identity_json: frames::identity_json(&cfg.tenant, &cfg.worker_id),
             rng: Rng::new(cfg.seed),
             now: Instant::ZERO,
             actions: VecDeque::new(),
@@ -278,7 +284,7 @@ impl Worker {
 
     /// Sends a frame now (counted). Callers decide whether it is tracked for an ack.
     fn send(&mut self, frame: OutFrame) {
-        bump(&mut self.stats.frames_sent, frame.kind.as_str());
+        self.stats.frames_sent.bump(frame.kind);
         self.actions.push_back(Action::Send(frame));
     }
 
@@ -323,7 +329,7 @@ impl Worker {
         // An ack from the scheduler (most frames it sends) needs only its `ack.for`: what
         // `on_decoded` does with the decoded ack, without building it.
         if let Some(Light::Ack { for_id }) = decode_light(&text, self.cfg.max_frame_bytes) {
-            bump(&mut self.stats.frames_received, "ack");
+            self.stats.frames_received.bump(FrameType::Ack);
             self.on_ack(for_id);
             return;
         }
@@ -336,7 +342,7 @@ impl Worker {
             Ok(f) => f,
             Err(e) => return self.on_bad_frame(e),
         };
-        bump(&mut self.stats.frames_received, &inbound.env.kind);
+        self.stats.frames_received.bump_name(&inbound.env.kind);
         // `inbound` is this call's own value, so its id can be lent to `on_ack` as is.
         if let Some(for_id) = inbound.env.ack_for() {
             self.on_ack(for_id);
@@ -380,16 +386,6 @@ impl Worker {
         if env.ack_requested() {
             let ack = self.ack_frame(&env.id, env.corr.clone(), env.seq);
             self.send(ack);
-        }
-    }
-}
-
-/// Counts a frame by type without allocating a key once the type has been seen.
-fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
-    match map.get_mut(key) {
-        Some(v) => *v += 1,
-        None => {
-            map.insert(key.to_string(), 1);
         }
     }
 }

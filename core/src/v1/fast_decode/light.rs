@@ -40,6 +40,28 @@ impl<'a> P<'a> {
         self.plain_str().map(|_| ())
     }
 
+    /// A string that `validate_rfc3339_aware` accepts (what `validate_envelope` wants of
+    /// `ts`), else `None`. The encoders' stamps are 32 bytes: when the byte after 32 is a
+    /// quote and those 32 validate, they are exactly the string `plain_str` would read (an
+    /// accepted stamp holds only digits, `-:.+ TtZz`, none of which needs escaping), so
+    /// the escape scan is skipped. Any other text is read by `plain_str`, then validated.
+    fn stamp(&mut self) -> Option<&'a str> {
+        const LEN: usize = 32;
+        self.ws();
+        let open = self.i;
+        if self.b.get(open) == Some(&b'"') && self.b.get(open + LEN + 1) == Some(&b'"') {
+            let ts = self.s.get(open + 1..open + 1 + LEN);
+            if let Some(ts) = ts.filter(|t| crate::time::validate_rfc3339_aware(t).is_ok()) {
+                self.i = open + LEN + 2;
+                return Some(ts);
+            }
+        }
+        let ts = self.plain_str()?;
+        crate::time::validate_rfc3339_aware(ts)
+            .is_ok()
+            .then_some(ts)
+    }
+
     fn light(&mut self) -> Option<Light<'a>> {
         let ack = if self.exact(b"{\"type\":\"ack\",\"id\":") {
             true
@@ -50,7 +72,7 @@ impl<'a> P<'a> {
         };
         let id = self.plain_str()?;
         self.want(b",\"ts\":")?;
-        let ts = self.plain_str()?;
+        self.stamp()?;
         // `corr` is any string and `seq` any u64 in the envelope; neither matters to these frames.
         if self.exact(b",\"corr\":") {
             self.plain_str()?;
@@ -67,11 +89,9 @@ impl<'a> P<'a> {
         }
         let sender_id = self.plain_str()?;
         self.want(b"}")?;
-        // `validate_envelope` on these fields (`type` is a non-empty literal, no `flags`).
-        let head_ok = !id.is_empty()
-            && !tenant.is_empty()
-            && !sender_id.is_empty()
-            && crate::time::validate_rfc3339_aware(ts).is_ok();
+        // `validate_envelope` on these fields (`type` is a non-empty literal, no `flags`;
+        // `ts` was validated as it was read).
+        let head_ok = !id.is_empty() && !tenant.is_empty() && !sender_id.is_empty();
         if !head_ok {
             return None;
         }
@@ -159,6 +179,51 @@ mod tests {
         assert!(agrees(&other, DEFAULT_MAX_FRAME_BYTES), "{other}");
         assert!(agrees(SCHED_ACK, SCHED_ACK.len()));
         assert!(decode_light(SCHED_ACK, SCHED_ACK.len() - 1).is_none());
+    }
+
+    /// `stamp` gives what `plain_str` followed by the validation gives, and ends where it
+    /// ends, for stamps of the encoders' 32 bytes and of other lengths, valid or not, with
+    /// escapes, control and multi-byte characters, cut short or followed by anything.
+    #[test]
+    fn stamp_reads_what_plain_str_and_validation_read() {
+        let mut bodies = vec![
+            "2025-11-03T13:20:00.069108+00:00".to_string(),
+            "2025-11-03T13:20:00.069108-07:30".to_string(),
+            "2025-11-03t13:20:00.0691080000Z".to_string(),
+            "2025-11-03 13:20:00.06910800000z".to_string(),
+            "2025-11-03T13:20:00Z".to_string(),
+            "2025-11-03T13:20:00.1+00:00".to_string(),
+            "2025-11-03T13:20:00.069108".to_string(),
+            "".to_string(),
+        ];
+        let base = bodies[0].clone();
+        for at in 0..base.len() {
+            for c in ["\\", "\"", "\u{1}", "é", "x", "9", " "] {
+                let mut b = base.clone();
+                b.replace_range(at..at + 1, c);
+                bodies.push(b);
+            }
+        }
+        for body in &bodies {
+            for tail in ["\"", "\",\"x\":1", "\"}", "", "x\"", "\\\"\""] {
+                let t = format!(" \"{body}{tail}");
+                let p = || super::P {
+                    s: &t,
+                    b: t.as_bytes(),
+                    i: 0,
+                    depth: 0,
+                };
+                let (mut a, mut b) = (p(), p());
+                let got = a.stamp();
+                let want = b
+                    .plain_str()
+                    .filter(|ts| crate::time::validate_rfc3339_aware(ts).is_ok());
+                assert_eq!(got, want, "{t:?}");
+                if got.is_some() {
+                    assert_eq!(a.i, b.i, "{t:?}");
+                }
+            }
+        }
     }
 
     /// Near misses: each is either declined or read as `decode` reads it.

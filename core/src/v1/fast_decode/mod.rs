@@ -1,6 +1,6 @@
 //! The fast path of [`super::codec::decode`]: a hand-written single-pass reader of the frames
-//! that travel in the simulator and in production (every type but `pkg.install` and
-//! `pkg.uninstall`), with no intermediate raw payload slice and no path tracking.
+//! that travel in the simulator and in production (every type), with no intermediate raw
+//! payload slice and no path tracking.
 //!
 //! Its contract is one-sided, which keeps the strict rules in one place: it returns
 //! `Some(frame)` only for text that the serde decoder accepts with exactly that value, and
@@ -318,6 +318,9 @@ mod tests {
     const HB: &str = r#"{"type":"heartbeat","id":"h1","ts":"2025-11-03T13:20:00.148085+00:00","seq":7,"tenant":"default","sender":{"role":"worker","id":"w1"},"payload":{"healthy":true,"metrics":{"inflight":0,"outbox":0}}}"#;
     const RES: &str = r#"{"type":"result","id":"r1","ts":"2025-11-03T13:20:00Z","corr":"n1","tenant":"default","sender":{"role":"worker","id":"w1"},"ack":{"request":true},"payload":{"run_id":"r","task_id":"n1","status":"SUCCEEDED","result":{"node":"n1"},"duration_ms":12}}"#;
 
+    const PKG: &str = r#"{"type":"pkg.install","id":"p1","ts":"2025-11-03T13:20:00Z","tenant":"default","sender":{"role":"scheduler","id":"s"},"ack":{"request":true},"payload":{"name":"p","version":"1.0","url":null}}"#;
+    const UNPKG: &str = r#"{"type":"pkg.uninstall","id":"u1","ts":"2025-11-03T13:20:00Z","tenant":"default","sender":{"role":"scheduler","id":"s"},"payload":{"name":"p"}}"#;
+
     /// The one-pass `u64` gives what the rule "the whole number token, all digits, no
     /// leading zero, within u64" gives.
     #[test]
@@ -383,6 +386,19 @@ mod tests {
             RES.replace("\"n1\"}", "\"n\\u00e9\\n\"}"),
             RES.replace("\"duration_ms\":12", "\"duration_ms\":null,\"error\":null"),
             RES.replace("\"node\":\"n1\"", "\"node\":\"NaN Infinity\""),
+            PKG.to_string(),
+            PKG.replace("\"name\":\"p\"", "\"package\":\"p\""),
+            PKG.replace("\"name\":\"p\"", "\"name\":\"p\",\"package\":\"q\""),
+            PKG.replace("\"name\":\"p\"", "\"name\":null,\"package\":\"q\""),
+            PKG.replace("\"url\":null", "\"url\":\"https://x/p.tgz\""),
+            PKG.replace(
+                "\"url\":null",
+                &format!("\"sha256\":\"{}\"", "aB3".repeat(21) + "f"),
+            ),
+            PKG.replace("\"name\":\"p\"", "\"name\":\"p\\u00e9\""),
+            UNPKG.to_string(),
+            UNPKG.replace("\"name\":\"p\"", "\"package\":\"p\",\"version\":\"2\""),
+            UNPKG.replace("\"name\":\"p\"", "\"name\":\"p\",\"version\":null"),
         ];
         for t in &fast_ok {
             assert!(super::decode(t).is_some(), "fast path declined {t}");
@@ -427,6 +443,25 @@ mod tests {
                 "\"ack\":{\"request\":true,\"for\":null,\"x\":1}",
             ),
             RES.replace("\"run_id\":\"r\"", "\"run_id\":\"\""),
+            PKG.replace("\"version\":\"1.0\"", "\"version\":null"),
+            PKG.replace("\"version\":\"1.0\",", ""),
+            PKG.replace("\"version\":\"1.0\"", "\"version\":\"\""),
+            PKG.replace("\"name\":\"p\"", "\"name\":null"),
+            PKG.replace("\"name\":\"p\"", "\"name\":\"\""),
+            PKG.replace("\"name\":\"p\"", "\"name\":\"p\",\"name\":\"q\""),
+            PKG.replace("\"name\":\"p\"", "\"name\":\"p\",\"x\":1"),
+            PKG.replace("\"name\":\"p\"", "\"name\":7"),
+            PKG.replace("\"url\":null", "\"url\":\"\""),
+            PKG.replace("\"url\":null", "\"sha256\":\"abc\""),
+            PKG.replace(
+                "\"url\":null",
+                &format!("\"sha256\":\"{}\"", "g".repeat(64)),
+            ),
+            UNPKG.replace("\"name\":\"p\"", "\"version\":\"\""),
+            UNPKG.replace("\"name\":\"p\"", "\"x\":null"),
+            UNPKG.replace("\"name\":\"p\"", "\"name\":\"p\",\"name\":null"),
+            UNPKG.replace("\"name\":\"p\"", "\"package\":null"),
+            UNPKG.replace("{\"name\":\"p\"}", "[]"),
             RES.replace("{\"type\":\"result\",", "{")
                 .replace("\"payload\"", "\"type\":\"result\",\"payload\""),
             RES.replace("\"result\"", "\"unknown.type\""),

@@ -31,6 +31,76 @@ impl P<'_> {
         })
     }
 
+    /// `PkgInstallPayload` as its serde derive reads it: unknown keys refused, the optional
+    /// strings absent or `null` for `None`, `version` a required string.
+    fn pkg_install(&mut self) -> R<PkgInstallPayload> {
+        let (mut name, mut package, mut version, mut url, mut sha256) =
+            (None, None, None, None, None);
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            match k {
+                "name" => {
+                    seen.first(0)?;
+                    name = p.opt_string()?;
+                }
+                "package" => {
+                    seen.first(1)?;
+                    package = p.opt_string()?;
+                }
+                "version" => {
+                    seen.first(2)?;
+                    version = Some(p.string()?);
+                }
+                "url" => {
+                    seen.first(3)?;
+                    url = p.opt_string()?;
+                }
+                "sha256" => {
+                    seen.first(4)?;
+                    sha256 = p.opt_string()?;
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(PkgInstallPayload {
+            name,
+            package,
+            version: version?,
+            url,
+            sha256,
+        })
+    }
+
+    /// `PkgUninstallPayload` as its serde derive reads it (every field optional).
+    fn pkg_uninstall(&mut self) -> R<PkgUninstallPayload> {
+        let (mut name, mut package, mut version) = (None, None, None);
+        let mut seen = Seen(0);
+        self.object(|p, k| {
+            match k {
+                "name" => {
+                    seen.first(0)?;
+                    name = p.opt_string()?;
+                }
+                "package" => {
+                    seen.first(1)?;
+                    package = p.opt_string()?;
+                }
+                "version" => {
+                    seen.first(2)?;
+                    version = p.opt_string()?;
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(PkgUninstallPayload {
+            name,
+            package,
+            version,
+        })
+    }
+
     /// Read leniently by serde (unknown keys ignored); a mistyped known key is left to it.
     fn ack_payload(&mut self) -> R<AckPayload> {
         let mut a = AckPayload {
@@ -780,75 +850,6 @@ impl P<'_> {
             status: status?,
             log_url,
             details,
-        })
-    }
-
-    /// `pkg.install`: unknown keys are rejected (`deny_unknown_fields`), so left to serde.
-    fn pkg_install(&mut self) -> R<PkgInstallPayload> {
-        let (mut name, mut package, mut version) = (None, None, None);
-        let (mut url, mut sha256) = (None, None);
-        let mut seen = Seen(0);
-        self.object(|p, k| {
-            match k {
-                "name" => {
-                    seen.first(0)?;
-                    name = p.opt_string()?;
-                }
-                "package" => {
-                    seen.first(1)?;
-                    package = p.opt_string()?;
-                }
-                "version" => {
-                    seen.first(2)?;
-                    version = Some(p.string()?);
-                }
-                "url" => {
-                    seen.first(3)?;
-                    url = p.opt_string()?;
-                }
-                "sha256" => {
-                    seen.first(4)?;
-                    sha256 = p.opt_string()?;
-                }
-                _ => return None,
-            }
-            Some(())
-        })?;
-        Some(PkgInstallPayload {
-            name,
-            package,
-            version: version?,
-            url,
-            sha256,
-        })
-    }
-
-    /// `pkg.uninstall`: as `pkg.install`, every key optional.
-    fn pkg_uninstall(&mut self) -> R<PkgUninstallPayload> {
-        let (mut name, mut package, mut version) = (None, None, None);
-        let mut seen = Seen(0);
-        self.object(|p, k| {
-            match k {
-                "name" => {
-                    seen.first(0)?;
-                    name = p.opt_string()?;
-                }
-                "package" => {
-                    seen.first(1)?;
-                    package = p.opt_string()?;
-                }
-                "version" => {
-                    seen.first(2)?;
-                    version = p.opt_string()?;
-                }
-                _ => return None,
-            }
-            Some(())
-        })?;
-        Some(PkgUninstallPayload {
-            name,
-            package,
-            version,
         })
     }
 }
