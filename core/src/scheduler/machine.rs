@@ -386,11 +386,11 @@ impl Scheduler {
     fn on_light(&mut self, now: Instant, conn: ConnId, light: Light<'_>) {
         match light {
             Light::Ack { for_id } => {
-                self.count_received(FrameType::Ack.as_str());
+                self.stats.frames_received.bump(FrameType::Ack);
                 self.on_ack(now, conn, Some(for_id));
             }
             Light::Heartbeat => {
-                self.count_received(FrameType::Heartbeat.as_str());
+                self.stats.frames_received.bump(FrameType::Heartbeat);
                 // It asks for no ack, so this is all `on_decoded` does with it.
                 self.on_heartbeat(now, conn);
             }
@@ -411,7 +411,7 @@ impl Scheduler {
                     DecodeErrorKind::Payload { frame_type, .. }
                         if !scheduler_handles(frame_type) =>
                     {
-                        self.count_received(frame_type);
+                        self.stats.frames_received.bump_str(frame_type);
                         self.emit(SchedEvent::UnknownIgnored {
                             conn,
                             kind: frame_type.clone(),
@@ -423,8 +423,8 @@ impl Scheduler {
         };
         let env = inbound.env;
         match inbound.body.frame_type() {
-            Some(t) => self.count_received(t.as_str()),
-            None => self.count_received("unknown"),
+            Some(t) => self.stats.frames_received.bump(t),
+            None => self.stats.frames_received.bump_str("unknown"),
         }
         match inbound.body {
             Body::Handshake(p) => self.on_handshake(now, conn, &env, p),
@@ -456,16 +456,6 @@ impl Scheduler {
                     conn,
                     kind: env.kind.clone(),
                 });
-            }
-        }
-    }
-
-    /// Counts a frame by type; the key is allocated only the first time a type is seen.
-    fn count_received(&mut self, kind: &str) {
-        match self.stats.frames_received.get_mut(kind) {
-            Some(n) => *n += 1,
-            None => {
-                self.stats.frames_received.insert(kind.to_string(), 1);
             }
         }
     }
