@@ -3,6 +3,7 @@
 //! Run logic (dispatch, results, errors) lives in `runs.rs`.
 
 use super::config::SchedulerConfig;
+use super::inject_id::envelope_id;
 use super::io::{AckIgnored, ConnId, SchedAction, SchedEvent, SchedInput};
 use super::outbound::ack_frame;
 use super::state::{PkgEventRecord, RunState, SchedStats, SessionInfo};
@@ -332,10 +333,7 @@ impl Scheduler {
     }
 
     fn inject(&mut self, conn: ConnId, text: String) {
-        let id = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_string));
-        if let Some(id) = id {
+        if let Some(id) = envelope_id(&text) {
             if self.injected.len() >= INJECTED_MEMORY {
                 self.injected.pop_front();
             }
