@@ -14,7 +14,7 @@ use crate::v1::envelope::Envelope;
 use crate::v1::payloads::{HandshakePayload, PkgEventPayload, RegisterPayload};
 use crate::v1::types::FrameType;
 use crate::worker::io::Incoming;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// How many injected frame ids are remembered to recognise their acks.
 const INJECTED_MEMORY: usize = 1024;
@@ -70,8 +70,10 @@ pub struct Scheduler {
     /// Keyed by deadline and a unique number; each node holds the key of its one timer.
     pub(crate) timers: BTreeMap<(Instant, u64), TimerTarget>,
     pub(crate) next_timer: u64,
-    /// Runs whose roll-up must be recomputed before `handle` returns.
-    pub(crate) dirty: BTreeSet<usize>,
+    /// Runs whose roll-up must be recomputed before `handle` returns, possibly repeated:
+    /// `refresh_dirty_runs` takes each once, in ascending order (a vector, not a set, so
+    /// marking allocates nothing once the buffer has grown).
+    pub(crate) dirty: Vec<usize>,
     pub(crate) injected: VecDeque<(String, ConnId)>,
     pub(crate) pkg_events: Vec<PkgEventRecord>,
     pub(crate) stats: SchedStats,
@@ -90,7 +92,7 @@ impl Scheduler {
             pending_acks: BTreeMap::new(),
             timers: BTreeMap::new(),
             next_timer: 0,
-            dirty: BTreeSet::new(),
+            dirty: Vec::new(),
             injected: VecDeque::new(),
             pkg_events: Vec::new(),
             stats: SchedStats::default(),
@@ -215,6 +217,13 @@ impl Scheduler {
         self.actions.push_back(SchedAction::Send { conn, text });
     }
 
+    /// The run's roll-up is recomputed before the input returns.
+    pub(crate) fn mark_dirty(&mut self, ri: usize) {
+        if self.dirty.last() != Some(&ri) {
+            self.dirty.push(ri);
+        }
+    }
+
     /// Replaces the node's timer (if any) with one at `at`.
     pub(crate) fn set_timer(&mut self, run: usize, node: usize, at: Instant, kind: TimerKind) {
         self.cancel_timer(run, node);
@@ -237,6 +246,14 @@ impl Scheduler {
     /// Fires every timer due at `now`. Timers a firing sets for `now` itself wait for the next
     /// call, so zero durations cannot spin.
     fn fire_timers(&mut self, now: Instant) {
+        // Most inputs find nothing due: skip the range walk and the key buffer.
+        if self
+            .timers
+            .first_key_value()
+            .is_none_or(|((at, _), _)| *at > now)
+        {
+            return;
+        }
         let due: Vec<(Instant, u64)> = self
             .timers
             .range(..=(now, u64::MAX))
@@ -555,12 +572,13 @@ impl Scheduler {
     }
 
     /// An ack frame; `for_id` is its envelope's `ack.for`.
+    /// The id is copied only where no stored copy can be moved into the event.
     fn on_ack(&mut self, now: Instant, conn: ConnId, for_id: Option<&str>) {
-        let Some(for_id) = for_id.map(str::to_string) else {
+        let Some(for_id) = for_id else {
             self.stats.acks_unknown += 1;
             return;
         };
-        if let Some(p) = self.pending_acks.get(&for_id).copied() {
+        if let Some(p) = self.pending_acks.get(for_id).copied() {
             if let Some(race) = self.cfg.ack_race {
                 if now.saturating_duration_since(p.sent_at) < race.window
                     && self.rng.chance(race.probability)
@@ -568,22 +586,29 @@ impl Scheduler {
                     self.stats.acks_race_dropped += 1;
                     self.emit(SchedEvent::AckIgnored {
                         conn,
-                        for_id,
+                        for_id: for_id.to_string(),
                         why: AckIgnored::Race,
                     });
                     return;
                 }
             }
-            self.pending_acks.remove(&for_id);
-            self.dispatch_acked(p.run, p.node, for_id);
-        } else if let Some(pos) = self.injected.iter().position(|(id, _)| *id == for_id) {
-            self.injected.remove(pos);
+            // Invariant: the key was just found; the stored id (equal to `for_id`) moves.
+            let dispatch_id = self
+                .pending_acks
+                .remove_entry(for_id)
+                .map_or_else(|| for_id.to_string(), |(id, _)| id);
+            self.dispatch_acked(p.run, p.node, dispatch_id);
+        } else if let Some(pos) = self.injected.iter().position(|(id, _)| id == for_id) {
+            let for_id = match self.injected.remove(pos) {
+                Some((id, _)) => id,
+                None => for_id.to_string(),
+            };
             self.emit(SchedEvent::InjectedAcked { conn, for_id });
         } else {
             self.stats.acks_unknown += 1;
             self.emit(SchedEvent::AckIgnored {
                 conn,
-                for_id,
+                for_id: for_id.to_string(),
                 why: AckIgnored::Unknown,
             });
         }
