@@ -3,6 +3,7 @@
 //! Run logic (dispatch, results, errors) lives in `runs.rs`.
 
 use super::config::SchedulerConfig;
+use super::id_map::IdMap;
 use super::inject_id::envelope_id;
 use super::io::{AckIgnored, ConnId, SchedAction, SchedEvent, SchedInput};
 use super::outbound::ack_frame;
@@ -65,8 +66,10 @@ pub struct Scheduler {
     /// Runs are never removed, so the `(run, node)` indices held by timers and pending
     /// acks stay valid for the machine's lifetime (indexing by them cannot panic).
     pub(crate) runs: Vec<RunState>,
-    pub(crate) run_index: BTreeMap<String, usize>,
-    pub(crate) pending_acks: BTreeMap<String, PendingAck>,
+    /// Looked up, never iterated (see `id_map`).
+    pub(crate) run_index: IdMap<usize>,
+    /// By dispatch id; looked up, never iterated.
+    pub(crate) pending_acks: IdMap<PendingAck>,
     /// Keyed by deadline and a unique number; each node holds the key of its one timer.
     pub(crate) timers: BTreeMap<(Instant, u64), TimerTarget>,
     pub(crate) next_timer: u64,
@@ -88,8 +91,8 @@ impl Scheduler {
             conns: BTreeMap::new(),
             sessions: Vec::new(),
             runs: Vec::new(),
-            run_index: BTreeMap::new(),
-            pending_acks: BTreeMap::new(),
+            run_index: IdMap::default(),
+            pending_acks: IdMap::default(),
             timers: BTreeMap::new(),
             next_timer: 0,
             dirty: Vec::new(),

@@ -11,6 +11,7 @@
 
 mod config;
 mod counts;
+mod id_map;
 mod inject_id;
 mod io;
 mod machine;
