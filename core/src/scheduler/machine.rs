@@ -15,7 +15,8 @@ use crate::v1::envelope::Envelope;
 use crate::v1::payloads::{HandshakePayload, PkgEventPayload, RegisterPayload};
 use crate::v1::types::FrameType;
 use crate::worker::io::Incoming;
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 /// How many injected frame ids are remembered to recognise their acks.
 const INJECTED_MEMORY: usize = 1024;
@@ -53,6 +54,30 @@ pub(crate) struct TimerTarget {
     pub kind: TimerKind,
 }
 
+/// One entry of the timer heap, ordered by its key (deadline, then a unique number) only.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimerEntry {
+    pub key: (Instant, u64),
+    pub target: TimerTarget,
+}
+
+impl PartialEq for TimerEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for TimerEntry {}
+impl PartialOrd for TimerEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for TimerEntry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
 /// The reference scheduler. Feed it with [`Scheduler::handle`], drain
 /// [`Scheduler::poll_action`] until `None`, and tick it at [`Scheduler::poll_timeout`].
 #[derive(Debug, Clone)]
@@ -70,8 +95,11 @@ pub struct Scheduler {
     pub(crate) run_index: IdMap<usize>,
     /// By dispatch id; looked up, never iterated.
     pub(crate) pending_acks: IdMap<PendingAck>,
-    /// Keyed by deadline and a unique number; each node holds the key of its one timer.
-    pub(crate) timers: BTreeMap<(Instant, u64), TimerTarget>,
+    /// Earliest key first; each node holds the key of its one live timer. Cancelling only
+    /// clears the node's key (no tree removal per ack): the dead entry stays in the heap
+    /// until it reaches the top, where `purge_timers` drops it, so after every change the
+    /// top is live and it is what `poll_timeout` reports.
+    pub(crate) timers: BinaryHeap<Reverse<TimerEntry>>,
     pub(crate) next_timer: u64,
     /// Runs whose roll-up must be recomputed before `handle` returns, possibly repeated:
     /// `refresh_dirty_runs` takes each once, in ascending order (a vector, not a set, so
@@ -93,7 +121,7 @@ impl Scheduler {
             runs: Vec::new(),
             run_index: IdMap::default(),
             pending_acks: IdMap::default(),
-            timers: BTreeMap::new(),
+            timers: BinaryHeap::new(),
             next_timer: 0,
             dirty: Vec::new(),
             injected: VecDeque::new(),
@@ -171,7 +199,7 @@ impl Scheduler {
 
     /// The earliest pending deadline (ack waiters and dispatch retries).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.keys().next().map(|(at, _)| *at)
+        self.timers.peek().map(|Reverse(e)| e.key.0)
     }
 
     // -------------------------------------------------------------------------------------
@@ -229,53 +257,70 @@ impl Scheduler {
 
     /// Replaces the node's timer (if any) with one at `at`.
     pub(crate) fn set_timer(&mut self, run: usize, node: usize, at: Instant, kind: TimerKind) {
-        self.cancel_timer(run, node);
         let key = (at, self.next_timer);
         self.next_timer += 1;
-        self.timers.insert(key, TimerTarget { run, node, kind });
+        self.timers.push(Reverse(TimerEntry {
+            key,
+            target: TimerTarget { run, node, kind },
+        }));
+        // The node's previous entry (if any) is dead from here on.
         if let Some(n) = self.runs.get_mut(run).and_then(|r| r.nodes.get_mut(node)) {
             n.timer = Some(key);
         }
+        self.purge_timers();
     }
 
     pub(crate) fn cancel_timer(&mut self, run: usize, node: usize) {
         if let Some(n) = self.runs.get_mut(run).and_then(|r| r.nodes.get_mut(node)) {
-            if let Some(key) = n.timer.take() {
-                self.timers.remove(&key);
+            if n.timer.take().is_some() {
+                self.purge_timers();
             }
         }
     }
 
-    /// Fires every timer due at `now`. Timers a firing sets for `now` itself wait for the next
-    /// call, so zero durations cannot spin.
-    fn fire_timers(&mut self, now: Instant) {
-        // Most inputs find nothing due: skip the range walk and the key buffer.
-        if self
-            .timers
-            .first_key_value()
-            .is_none_or(|((at, _), _)| *at > now)
-        {
-            return;
+    /// True while `e` is the timer its node holds.
+    fn timer_live(&self, e: &TimerEntry) -> bool {
+        self.runs
+            .get(e.target.run)
+            .and_then(|r| r.nodes.get(e.target.node))
+            .is_some_and(|n| n.timer == Some(e.key))
+    }
+
+    /// Drops dead entries from the top of the heap, so that the top is live.
+    fn purge_timers(&mut self) {
+        while let Some(Reverse(top)) = self.timers.peek() {
+            if self.timer_live(top) {
+                break;
+            }
+            self.timers.pop();
         }
-        let due: Vec<(Instant, u64)> = self
-            .timers
-            .range(..=(now, u64::MAX))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in due {
-            let Some(t) = self.timers.remove(&key) else {
-                continue;
+    }
+
+    /// Fires every timer due at `now`, in key order. Timers a firing sets for `now` itself
+    /// wait for the next call, so zero durations cannot spin: they are numbered from
+    /// `next_timer` on, and since no deadline is ever set in the past they sort after every
+    /// entry that was already due, so the loop stops at the first of them.
+    fn fire_timers(&mut self, now: Instant) {
+        let first_new = self.next_timer;
+        while let Some(Reverse(top)) = self.timers.peek() {
+            let (at, number) = top.key;
+            if at > now || number >= first_new {
+                break;
+            }
+            let Some(Reverse(TimerEntry { key, target: t })) = self.timers.pop() else {
+                break;
             };
-            let Some(node) = self
+            // The top is live (purged after every change), so this is the node's timer.
+            if let Some(node) = self
                 .runs
                 .get_mut(t.run)
                 .and_then(|r| r.nodes.get_mut(t.node))
-            else {
-                continue;
-            };
-            if node.timer == Some(key) {
-                node.timer = None;
+            {
+                if node.timer == Some(key) {
+                    node.timer = None;
+                }
             }
+            self.purge_timers();
             match t.kind {
                 TimerKind::AckDeadline => self.ack_deadline_passed(now, t.run, t.node),
                 TimerKind::Retry => self.try_dispatch(now, t.run, t.node),
