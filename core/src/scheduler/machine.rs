@@ -3,6 +3,8 @@
 //! Run logic (dispatch, results, errors) lives in `runs.rs`.
 
 use super::config::SchedulerConfig;
+use super::id_map::IdMap;
+use super::inject_id::envelope_id;
 use super::io::{AckIgnored, ConnId, SchedAction, SchedEvent, SchedInput};
 use super::outbound::ack_frame;
 use super::state::{PkgEventRecord, RunState, SchedStats, SessionInfo};
@@ -13,7 +15,8 @@ use crate::v1::envelope::Envelope;
 use crate::v1::payloads::{HandshakePayload, PkgEventPayload, RegisterPayload};
 use crate::v1::types::FrameType;
 use crate::worker::io::Incoming;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 /// How many injected frame ids are remembered to recognise their acks.
 const INJECTED_MEMORY: usize = 1024;
@@ -51,6 +54,30 @@ pub(crate) struct TimerTarget {
     pub kind: TimerKind,
 }
 
+/// One entry of the timer heap, ordered by its key (deadline, then a unique number) only.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimerEntry {
+    pub key: (Instant, u64),
+    pub target: TimerTarget,
+}
+
+impl PartialEq for TimerEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for TimerEntry {}
+impl PartialOrd for TimerEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for TimerEntry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
 /// The reference scheduler. Feed it with [`Scheduler::handle`], drain
 /// [`Scheduler::poll_action`] until `None`, and tick it at [`Scheduler::poll_timeout`].
 #[derive(Debug, Clone)]
@@ -64,13 +91,20 @@ pub struct Scheduler {
     /// Runs are never removed, so the `(run, node)` indices held by timers and pending
     /// acks stay valid for the machine's lifetime (indexing by them cannot panic).
     pub(crate) runs: Vec<RunState>,
-    pub(crate) run_index: BTreeMap<String, usize>,
-    pub(crate) pending_acks: BTreeMap<String, PendingAck>,
-    /// Keyed by deadline and a unique number; each node holds the key of its one timer.
-    pub(crate) timers: BTreeMap<(Instant, u64), TimerTarget>,
+    /// Looked up, never iterated (see `id_map`).
+    pub(crate) run_index: IdMap<usize>,
+    /// By dispatch id; looked up, never iterated.
+    pub(crate) pending_acks: IdMap<PendingAck>,
+    /// Earliest key first; each node holds the key of its one live timer. Cancelling only
+    /// clears the node's key (no tree removal per ack): the dead entry stays in the heap
+    /// until it reaches the top, where `purge_timers` drops it, so after every change the
+    /// top is live and it is what `poll_timeout` reports.
+    pub(crate) timers: BinaryHeap<Reverse<TimerEntry>>,
     pub(crate) next_timer: u64,
-    /// Runs whose roll-up must be recomputed before `handle` returns.
-    pub(crate) dirty: BTreeSet<usize>,
+    /// Runs whose roll-up must be recomputed before `handle` returns, possibly repeated:
+    /// `refresh_dirty_runs` takes each once, in ascending order (a vector, not a set, so
+    /// marking allocates nothing once the buffer has grown).
+    pub(crate) dirty: Vec<usize>,
     pub(crate) injected: VecDeque<(String, ConnId)>,
     pub(crate) pkg_events: Vec<PkgEventRecord>,
     pub(crate) stats: SchedStats,
@@ -85,11 +119,11 @@ impl Scheduler {
             conns: BTreeMap::new(),
             sessions: Vec::new(),
             runs: Vec::new(),
-            run_index: BTreeMap::new(),
-            pending_acks: BTreeMap::new(),
-            timers: BTreeMap::new(),
+            run_index: IdMap::default(),
+            pending_acks: IdMap::default(),
+            timers: BinaryHeap::new(),
             next_timer: 0,
-            dirty: BTreeSet::new(),
+            dirty: Vec::new(),
             injected: VecDeque::new(),
             pkg_events: Vec::new(),
             stats: SchedStats::default(),
@@ -165,7 +199,7 @@ impl Scheduler {
 
     /// The earliest pending deadline (ack waiters and dispatch retries).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.keys().next().map(|(at, _)| *at)
+        self.timers.peek().map(|Reverse(e)| e.key.0)
     }
 
     // -------------------------------------------------------------------------------------
@@ -214,47 +248,79 @@ impl Scheduler {
         self.actions.push_back(SchedAction::Send { conn, text });
     }
 
+    /// The run's roll-up is recomputed before the input returns.
+    pub(crate) fn mark_dirty(&mut self, ri: usize) {
+        if self.dirty.last() != Some(&ri) {
+            self.dirty.push(ri);
+        }
+    }
+
     /// Replaces the node's timer (if any) with one at `at`.
     pub(crate) fn set_timer(&mut self, run: usize, node: usize, at: Instant, kind: TimerKind) {
-        self.cancel_timer(run, node);
         let key = (at, self.next_timer);
         self.next_timer += 1;
-        self.timers.insert(key, TimerTarget { run, node, kind });
+        self.timers.push(Reverse(TimerEntry {
+            key,
+            target: TimerTarget { run, node, kind },
+        }));
+        // The node's previous entry (if any) is dead from here on.
         if let Some(n) = self.runs.get_mut(run).and_then(|r| r.nodes.get_mut(node)) {
             n.timer = Some(key);
         }
+        self.purge_timers();
     }
 
     pub(crate) fn cancel_timer(&mut self, run: usize, node: usize) {
         if let Some(n) = self.runs.get_mut(run).and_then(|r| r.nodes.get_mut(node)) {
-            if let Some(key) = n.timer.take() {
-                self.timers.remove(&key);
+            if n.timer.take().is_some() {
+                self.purge_timers();
             }
         }
     }
 
-    /// Fires every timer due at `now`. Timers a firing sets for `now` itself wait for the next
-    /// call, so zero durations cannot spin.
+    /// True while `e` is the timer its node holds.
+    fn timer_live(&self, e: &TimerEntry) -> bool {
+        self.runs
+            .get(e.target.run)
+            .and_then(|r| r.nodes.get(e.target.node))
+            .is_some_and(|n| n.timer == Some(e.key))
+    }
+
+    /// Drops dead entries from the top of the heap, so that the top is live.
+    fn purge_timers(&mut self) {
+        while let Some(Reverse(top)) = self.timers.peek() {
+            if self.timer_live(top) {
+                break;
+            }
+            self.timers.pop();
+        }
+    }
+
+    /// Fires every timer due at `now`, in key order. Timers a firing sets for `now` itself
+    /// wait for the next call, so zero durations cannot spin: they are numbered from
+    /// `next_timer` on, and since no deadline is ever set in the past they sort after every
+    /// entry that was already due, so the loop stops at the first of them.
     fn fire_timers(&mut self, now: Instant) {
-        let due: Vec<(Instant, u64)> = self
-            .timers
-            .range(..=(now, u64::MAX))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in due {
-            let Some(t) = self.timers.remove(&key) else {
-                continue;
+        let first_new = self.next_timer;
+        while let Some(Reverse(top)) = self.timers.peek() {
+            let (at, number) = top.key;
+            if at > now || number >= first_new {
+                break;
+            }
+            let Some(Reverse(TimerEntry { key, target: t })) = self.timers.pop() else {
+                break;
             };
-            let Some(node) = self
+            // The top is live (purged after every change), so this is the node's timer.
+            if let Some(node) = self
                 .runs
                 .get_mut(t.run)
                 .and_then(|r| r.nodes.get_mut(t.node))
-            else {
-                continue;
-            };
-            if node.timer == Some(key) {
-                node.timer = None;
+            {
+                if node.timer == Some(key) {
+                    node.timer = None;
+                }
             }
+            self.purge_timers();
             match t.kind {
                 TimerKind::AckDeadline => self.ack_deadline_passed(now, t.run, t.node),
                 TimerKind::Retry => self.try_dispatch(now, t.run, t.node),
@@ -332,10 +398,7 @@ impl Scheduler {
     }
 
     fn inject(&mut self, conn: ConnId, text: String) {
-        let id = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_string));
-        if let Some(id) = id {
+        if let Some(id) = envelope_id(&text) {
             if self.injected.len() >= INJECTED_MEMORY {
                 self.injected.pop_front();
             }
@@ -386,11 +449,11 @@ impl Scheduler {
     fn on_light(&mut self, now: Instant, conn: ConnId, light: Light<'_>) {
         match light {
             Light::Ack { for_id } => {
-                self.count_received(FrameType::Ack.as_str());
+                self.stats.frames_received.bump(FrameType::Ack);
                 self.on_ack(now, conn, Some(for_id));
             }
             Light::Heartbeat => {
-                self.count_received(FrameType::Heartbeat.as_str());
+                self.stats.frames_received.bump(FrameType::Heartbeat);
                 // It asks for no ack, so this is all `on_decoded` does with it.
                 self.on_heartbeat(now, conn);
             }
@@ -411,7 +474,7 @@ impl Scheduler {
                     DecodeErrorKind::Payload { frame_type, .. }
                         if !scheduler_handles(frame_type) =>
                     {
-                        self.count_received(frame_type);
+                        self.stats.frames_received.bump_str(frame_type);
                         self.emit(SchedEvent::UnknownIgnored {
                             conn,
                             kind: frame_type.clone(),
@@ -423,8 +486,8 @@ impl Scheduler {
         };
         let env = inbound.env;
         match inbound.body.frame_type() {
-            Some(t) => self.count_received(t.as_str()),
-            None => self.count_received("unknown"),
+            Some(t) => self.stats.frames_received.bump(t),
+            None => self.stats.frames_received.bump_str("unknown"),
         }
         match inbound.body {
             Body::Handshake(p) => self.on_handshake(now, conn, &env, p),
@@ -456,16 +519,6 @@ impl Scheduler {
                     conn,
                     kind: env.kind.clone(),
                 });
-            }
-        }
-    }
-
-    /// Counts a frame by type; the key is allocated only the first time a type is seen.
-    fn count_received(&mut self, kind: &str) {
-        match self.stats.frames_received.get_mut(kind) {
-            Some(n) => *n += 1,
-            None => {
-                self.stats.frames_received.insert(kind.to_string(), 1);
             }
         }
     }
@@ -567,12 +620,13 @@ impl Scheduler {
     }
 
     /// An ack frame; `for_id` is its envelope's `ack.for`.
+    /// The id is copied only where no stored copy can be moved into the event.
     fn on_ack(&mut self, now: Instant, conn: ConnId, for_id: Option<&str>) {
-        let Some(for_id) = for_id.map(str::to_string) else {
+        let Some(for_id) = for_id else {
             self.stats.acks_unknown += 1;
             return;
         };
-        if let Some(p) = self.pending_acks.get(&for_id).copied() {
+        if let Some(p) = self.pending_acks.get(for_id).copied() {
             if let Some(race) = self.cfg.ack_race {
                 if now.saturating_duration_since(p.sent_at) < race.window
                     && self.rng.chance(race.probability)
@@ -580,22 +634,29 @@ impl Scheduler {
                     self.stats.acks_race_dropped += 1;
                     self.emit(SchedEvent::AckIgnored {
                         conn,
-                        for_id,
+                        for_id: for_id.to_string(),
                         why: AckIgnored::Race,
                     });
                     return;
                 }
             }
-            self.pending_acks.remove(&for_id);
-            self.dispatch_acked(p.run, p.node, for_id);
-        } else if let Some(pos) = self.injected.iter().position(|(id, _)| *id == for_id) {
-            self.injected.remove(pos);
+            // Invariant: the key was just found; the stored id (equal to `for_id`) moves.
+            let dispatch_id = self
+                .pending_acks
+                .remove_entry(for_id)
+                .map_or_else(|| for_id.to_string(), |(id, _)| id);
+            self.dispatch_acked(p.run, p.node, dispatch_id);
+        } else if let Some(pos) = self.injected.iter().position(|(id, _)| id == for_id) {
+            let for_id = match self.injected.remove(pos) {
+                Some((id, _)) => id,
+                None => for_id.to_string(),
+            };
             self.emit(SchedEvent::InjectedAcked { conn, for_id });
         } else {
             self.stats.acks_unknown += 1;
             self.emit(SchedEvent::AckIgnored {
                 conn,
-                for_id,
+                for_id: for_id.to_string(),
                 why: AckIgnored::Unknown,
             });
         }

@@ -10,6 +10,9 @@
 //! node).
 
 mod config;
+mod counts;
+mod id_map;
+mod inject_id;
 mod io;
 mod machine;
 mod outbound;
@@ -18,6 +21,7 @@ mod spec;
 mod state;
 
 pub use config::{AckRace, SchedulerConfig};
+pub use counts::FrameCounts;
 pub use io::{AckIgnored, Attribution, ConnId, SchedAction, SchedEvent, SchedInput};
 pub use machine::Scheduler;
 pub use outbound::{ack_frame, dispatch_frame, scheduler_sender, DispatchFields};

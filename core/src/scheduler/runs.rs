@@ -48,7 +48,7 @@ impl Scheduler {
             .map(|(i, _)| i)
             .collect();
         self.make_ready(now, ri, &ready);
-        self.dirty.insert(ri);
+        self.mark_dirty(ri);
         Ok(())
     }
 
@@ -134,7 +134,7 @@ impl Scheduler {
             },
         );
         self.set_timer(ri, ni, now + self.cfg.ack_timeout, TimerKind::AckDeadline);
-        self.dirty.insert(ri);
+        self.mark_dirty(ri);
         self.emit(SchedEvent::Dispatched {
             run_id,
             node_id,
@@ -189,7 +189,7 @@ impl Scheduler {
         node.pending_ack = false;
         node.error = Some(err);
         self.stats.dispatch_unavailable += 1;
-        self.dirty.insert(ri);
+        self.mark_dirty(ri);
         self.emit(SchedEvent::DispatchUnavailable {
             run_id,
             node_id,
@@ -220,7 +220,7 @@ impl Scheduler {
         node.pending_ack = false;
         self.pending_acks.remove(&dispatch_id);
         self.stats.ack_timeouts += 1;
-        self.dirty.insert(ri);
+        self.mark_dirty(ri);
         let (run_id, node_id) = self.names(ri, ni);
         self.emit(SchedEvent::AckTimeout {
             run_id,
@@ -282,7 +282,7 @@ impl Scheduler {
         if duplicate {
             self.stats.duplicate_results += 1;
         }
-        self.dirty.insert(ri);
+        self.mark_dirty(ri);
         let (run_id, node_id) = self.names(ri, ni);
         self.emit(SchedEvent::ResultRecorded {
             run_id,
@@ -298,9 +298,9 @@ impl Scheduler {
     /// result releases them too.
     fn release_dependents(&mut self, now: Instant, ri: usize, done: usize) {
         let run = &mut self.runs[ri];
-        let done_id = run.nodes[done].spec.id.clone();
         let mut ready = Vec::new();
         if self.cfg.fan_in_counter_bug {
+            let done_id = run.nodes[done].spec.id.clone();
             for (j, n) in run.nodes.iter_mut().enumerate() {
                 let edges = n.spec.depends_on.iter().filter(|d| **d == done_id).count();
                 for _ in 0..edges {
@@ -313,19 +313,19 @@ impl Scheduler {
                 }
             }
         } else {
-            let terminal: std::collections::BTreeSet<&str> = run
-                .nodes
-                .iter()
-                .filter(|n| n.status.is_terminal())
-                .map(|n| n.spec.id.as_str())
-                .collect();
-            for (j, n) in run.nodes.iter().enumerate() {
+            let nodes = &run.nodes;
+            let done_id = nodes[done].spec.id.as_str();
+            // "Some node with this id is terminal": a scan of the few nodes instead of a
+            // set of terminal ids built for every result.
+            let terminal = |d: &str| {
+                nodes
+                    .iter()
+                    .any(|m| m.spec.id == d && m.status.is_terminal())
+            };
+            for (j, n) in nodes.iter().enumerate() {
                 if n.status == NodeStatus::Pending
-                    && n.spec.depends_on.contains(&done_id)
-                    && n.spec
-                        .depends_on
-                        .iter()
-                        .all(|d| terminal.contains(d.as_str()))
+                    && n.spec.depends_on.iter().any(|d| d == done_id)
+                    && n.spec.depends_on.iter().all(|d| terminal(d))
                 {
                     ready.push(j);
                 }
@@ -336,9 +336,10 @@ impl Scheduler {
 
     /// Spec §3.7: run by `context.details.run_id|runId|run`, else the run whose last
     /// dispatched task is `corr`; node by `corr`, else the run's last dispatched node.
-    pub(crate) fn on_command_error(&mut self, _now: Instant, env: &Envelope, p: ErrorPayload) {
+    pub(crate) fn on_command_error(&mut self, _now: Instant, env: &Envelope, mut p: ErrorPayload) {
         self.stats.command_errors += 1;
-        let details = p.context.as_ref().and_then(|c| c.details.clone());
+        // The payload is ours: its details move into the error instead of being copied.
+        let details = p.context.take().and_then(|c| c.details);
         let named_run = details
             .as_ref()
             .and_then(|d| {
@@ -386,7 +387,7 @@ impl Scheduler {
         }
         let run_id = run.run_id.clone();
         let node_id = ni.map(|i| run.nodes[i].spec.id.clone());
-        self.dirty.insert(ri);
+        self.mark_dirty(ri);
         self.emit(SchedEvent::CommandErrorRecorded {
             run_id: Some(run_id),
             node_id,
@@ -443,8 +444,13 @@ impl Scheduler {
     /// Recomputes the status of every run touched by this input; the first time a run is
     /// terminal, `RunFinished` is emitted (later flips are recorded but not re-announced).
     pub(crate) fn refresh_dirty_runs(&mut self, now: Instant) {
-        let dirty = std::mem::take(&mut self.dirty);
-        for ri in dirty {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        for &ri in &dirty {
             let Some(run) = self.runs.get_mut(ri) else {
                 continue;
             };
@@ -455,5 +461,8 @@ impl Scheduler {
                 self.emit(SchedEvent::RunFinished { run_id, status });
             }
         }
+        // Nothing marks runs while they are refreshed: hand the emptied buffer back.
+        dirty.clear();
+        self.dirty = dirty;
     }
 }

@@ -4,7 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
 
 fn default_tenant() -> String {
     "default".into()
@@ -88,7 +87,9 @@ pub enum SubmitError {
 }
 
 /// Checks a run before it is accepted. Dispatch payload fields must be non-empty because the
-/// worker's model rejects empty ones.
+/// worker's model rejects empty ones. Errors are reported for the first offending node in
+/// spec order (an empty field before a duplicate id of the same node), then unknown
+/// dependencies, then cycles.
 pub fn validate(spec: &RunSpec) -> Result<(), SubmitError> {
     if spec.run_id.is_empty() {
         return Err(SubmitError::EmptyRunId);
@@ -99,8 +100,15 @@ pub fn validate(spec: &RunSpec) -> Result<(), SubmitError> {
     if spec.nodes.is_empty() {
         return Err(SubmitError::NoNodes);
     }
-    let mut ids = BTreeSet::new();
-    for n in &spec.nodes {
+    let ids = Ids::new(spec);
+    // The first node (in spec order) whose id an earlier node already has.
+    let first_dup = ids
+        .0
+        .windows(2)
+        .filter(|w| w[0].0 == w[1].0)
+        .map(|w| w[1].1)
+        .min();
+    for (i, n) in spec.nodes.iter().enumerate() {
         for (field, v) in [
             ("id", &n.id),
             ("node_type", &n.node_type),
@@ -114,62 +122,217 @@ pub fn validate(spec: &RunSpec) -> Result<(), SubmitError> {
                 });
             }
         }
-        if !ids.insert(n.id.as_str()) {
+        if first_dup == Some(i) {
             return Err(SubmitError::DuplicateNode(n.id.clone()));
         }
     }
     for n in &spec.nodes {
-        if let Some(dep) = n.depends_on.iter().find(|d| !ids.contains(d.as_str())) {
+        if let Some(dep) = n.depends_on.iter().find(|d| ids.index(d).is_none()) {
             return Err(SubmitError::UnknownDependency {
                 node: n.id.clone(),
                 dep: dep.clone(),
             });
         }
     }
-    find_cycle(spec).map_or(Ok(()), |n| Err(SubmitError::Cycle(n)))
+    find_cycle(spec, &ids).map_or(Ok(()), |n| Err(SubmitError::Cycle(n)))
 }
 
-/// Kahn's algorithm: whatever cannot be ordered lies on or behind a cycle; names the first such
-/// node in spec order.
-fn find_cycle(spec: &RunSpec) -> Option<String> {
-    let mut remaining: BTreeMap<&str, BTreeSet<&str>> = spec
-        .nodes
-        .iter()
-        .map(|n| {
-            (
-                n.id.as_str(),
-                n.depends_on.iter().map(String::as_str).collect(),
-            )
-        })
-        .collect();
-    loop {
-        let done: Vec<&str> = remaining
+/// Node ids with their spec positions, sorted by id then position, for lookups without a
+/// tree of string keys (runs are small; this is one allocation).
+struct Ids<'a>(Vec<(&'a str, usize)>);
+
+impl<'a> Ids<'a> {
+    fn new(spec: &'a RunSpec) -> Self {
+        let mut v: Vec<(&str, usize)> = spec
+            .nodes
             .iter()
-            .filter(|(_, d)| d.is_empty())
-            .map(|(k, _)| *k)
+            .enumerate()
+            .map(|(i, n)| (n.id.as_str(), i))
             .collect();
-        if done.is_empty() {
-            break;
-        }
-        for k in done {
-            remaining.remove(k);
-            for deps in remaining.values_mut() {
-                deps.remove(k);
+        v.sort_unstable();
+        Ids(v)
+    }
+
+    /// The position of the first node with this id.
+    fn index(&self, id: &str) -> Option<usize> {
+        let p = self.0.partition_point(|(k, _)| *k < id);
+        self.0.get(p).filter(|(k, _)| *k == id).map(|(_, i)| *i)
+    }
+}
+
+/// Whatever cannot be ordered lies on or behind a cycle; names the first such node in spec
+/// order. A node can be ordered once every dependency can (the least fixed point Kahn's
+/// algorithm reaches, in whatever order nodes are taken), so passes over the nodes repeat
+/// until one orders nothing new.
+fn find_cycle(spec: &RunSpec, ids: &Ids<'_>) -> Option<String> {
+    if spec.nodes.iter().all(|n| n.depends_on.is_empty()) {
+        return None;
+    }
+    // Every dependency as a node position, node after node (`ends[i]` closes node i's);
+    // `None` (unknown) can never be ordered.
+    let mut deps: Vec<Option<usize>> = Vec::new();
+    let mut ends: Vec<usize> = Vec::with_capacity(spec.nodes.len());
+    for n in &spec.nodes {
+        deps.extend(n.depends_on.iter().map(|d| ids.index(d)));
+        ends.push(deps.len());
+    }
+    let mut ordered = vec![false; spec.nodes.len()];
+    let mut left = spec.nodes.len();
+    while left > 0 {
+        let before = left;
+        let mut start = 0;
+        for (i, &end) in ends.iter().enumerate() {
+            if !ordered[i]
+                && deps[start..end]
+                    .iter()
+                    .all(|j| j.is_some_and(|j| ordered[j]))
+            {
+                ordered[i] = true;
+                left -= 1;
             }
+            start = end;
+        }
+        if left == before {
+            break;
         }
     }
     spec.nodes
         .iter()
-        .find(|n| remaining.contains_key(n.id.as_str()))
-        .map(|n| n.id.clone())
+        .zip(&ordered)
+        .find(|(_, done)| !**done)
+        .map(|(n, _)| n.id.clone())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, BTreeSet};
 
     fn n(id: &str) -> NodeSpec {
         NodeSpec::new(id, "t", "p", "1")
+    }
+
+    /// The tree-based check `validate` replaced, kept as its oracle.
+    fn old_validate(spec: &RunSpec) -> Result<(), SubmitError> {
+        if spec.run_id.is_empty() {
+            return Err(SubmitError::EmptyRunId);
+        }
+        if spec.tenant.is_empty() {
+            return Err(SubmitError::EmptyTenant);
+        }
+        if spec.nodes.is_empty() {
+            return Err(SubmitError::NoNodes);
+        }
+        let mut ids = BTreeSet::new();
+        for n in &spec.nodes {
+            for (field, v) in [
+                ("id", &n.id),
+                ("node_type", &n.node_type),
+                ("package_name", &n.package_name),
+                ("package_version", &n.package_version),
+            ] {
+                if v.is_empty() {
+                    return Err(SubmitError::EmptyField {
+                        node: n.id.clone(),
+                        field,
+                    });
+                }
+            }
+            if !ids.insert(n.id.as_str()) {
+                return Err(SubmitError::DuplicateNode(n.id.clone()));
+            }
+        }
+        for n in &spec.nodes {
+            if let Some(dep) = n.depends_on.iter().find(|d| !ids.contains(d.as_str())) {
+                return Err(SubmitError::UnknownDependency {
+                    node: n.id.clone(),
+                    dep: dep.clone(),
+                });
+            }
+        }
+        old_find_cycle(spec).map_or(Ok(()), |n| Err(SubmitError::Cycle(n)))
+    }
+
+    /// Kahn's algorithm: whatever cannot be ordered lies on or behind a cycle; names the first such
+    /// node in spec order.
+    fn old_find_cycle(spec: &RunSpec) -> Option<String> {
+        let mut remaining: BTreeMap<&str, BTreeSet<&str>> = spec
+            .nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.id.as_str(),
+                    n.depends_on.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        loop {
+            let done: Vec<&str> = remaining
+                .iter()
+                .filter(|(_, d)| d.is_empty())
+                .map(|(k, _)| *k)
+                .collect();
+            if done.is_empty() {
+                break;
+            }
+            for k in done {
+                remaining.remove(k);
+                for deps in remaining.values_mut() {
+                    deps.remove(k);
+                }
+            }
+        }
+        spec.nodes
+            .iter()
+            .find(|n| remaining.contains_key(n.id.as_str()))
+            .map(|n| n.id.clone())
+    }
+
+    /// Runs of up to 7 nodes with ids, fields and dependencies drawn from tiny alphabets, so
+    /// duplicates, empty fields, unknown dependencies, self-loops and cycles are common.
+    fn arb_spec() -> impl Strategy<Value = RunSpec> {
+        let node = (
+            "[abcd]{0,1}",
+            "[t]{0,1}",
+            prop::collection::vec("[abcde]", 0..4),
+        )
+            .prop_map(|(id, ty, deps)| {
+                let mut n = NodeSpec::new(&id, &ty, "p", "1");
+                n.depends_on = deps;
+                n
+            });
+        prop::collection::vec(node, 0..7).prop_map(|nodes| RunSpec::new("r", nodes))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn validate_agrees_with_the_tree_based_oracle(spec in arb_spec()) {
+            prop_assert_eq!(validate(&spec), old_validate(&spec), "{:?}", spec);
+        }
+    }
+
+    #[test]
+    fn long_chains_in_reverse_order_are_ordered() {
+        // Each node depends on the next one in spec order: one node is ordered per pass.
+        let k = 300;
+        let nodes = (0..k)
+            .map(|i| {
+                let node = n(&format!("n{i}"));
+                if i + 1 < k {
+                    node.after(&format!("n{}", i + 1))
+                } else {
+                    node
+                }
+            })
+            .collect();
+        let spec = RunSpec::new("r", nodes);
+        assert_eq!(validate(&spec), Ok(()));
+        let mut cyc = spec.clone();
+        cyc.nodes[k - 1].depends_on.push("n0".into());
+        assert_eq!(validate(&cyc), Err(SubmitError::Cycle("n0".into())));
+        assert_eq!(validate(&cyc), old_validate(&cyc));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What the scheduler remembers and exposes for inspection: sessions, runs with their nodes,
 //! package events and counters, plus the run status roll-up.
 
+use super::counts::FrameCounts;
 use super::io::ConnId;
 use super::spec::NodeSpec;
 use crate::time::Instant;
@@ -211,7 +212,7 @@ pub struct PkgEventRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SchedStats {
     /// Valid frames by type; types the scheduler does not know are counted as `unknown`.
-    pub frames_received: BTreeMap<String, u64>,
+    pub frames_received: FrameCounts,
     /// Frames on a connection that was unknown or already being closed.
     pub frames_ignored: u64,
     pub acks_sent: u64,

@@ -314,3 +314,76 @@ fn ack_race_with_a_single_early_ack_causes_a_redispatch() {
         );
     }
 }
+
+#[test]
+fn zero_durations_fire_once_per_input() {
+    // Zero ack timeout and retry delay: every firing sets the next deadline at `now`
+    // itself, which must wait for the next input instead of firing in the same call.
+    let mut h = H::new(SchedulerConfig {
+        seed: 7,
+        ack_timeout: Duration::ZERO,
+        base_retry: Duration::ZERO,
+        max_retry: Duration::ZERO,
+        max_attempts: 100,
+        ..SchedulerConfig::default()
+    });
+    h.worker(1, "w1", &[PKG]);
+    let out = h.submit(RunSpec::new("r", vec![node("a"), node("b")]));
+    assert_eq!(dispatches(&out).len(), 2);
+    assert_eq!(
+        h.s.poll_timeout(),
+        Some(h.now),
+        "both ack waiters are due at once"
+    );
+    for round in 1..=3u32 {
+        let out = h.input(SchedInput::Tick);
+        let timeouts = events(&out)
+            .iter()
+            .filter(|e| matches!(e, SchedEvent::AckTimeout { .. }))
+            .count();
+        // Tick k fires what tick k-1 set: the two ack waiters (retries set at `now`), or
+        // the two retries (which dispatch and set ack waiters at `now`).
+        assert_eq!(
+            timeouts,
+            if round % 2 == 1 { 2 } else { 0 },
+            "round {round}"
+        );
+        let sent = dispatches(&out).len();
+        assert_eq!(sent, if round % 2 == 0 { 2 } else { 0 }, "round {round}");
+        assert_eq!(h.s.poll_timeout(), Some(h.now));
+    }
+    // Round 3 fired the ack waiters again: two retries are pending; one more tick dispatches.
+    let out = h.input(SchedInput::Tick);
+    assert_eq!(dispatches(&out).len(), 2);
+}
+
+#[test]
+fn acked_waiters_leave_no_timer_behind() {
+    let mut h = H::default_cfg();
+    h.worker(1, "w1", &[PKG]);
+    let out = h.submit(RunSpec::new("r", vec![node("a"), node("b"), node("c")]));
+    let sent: Vec<String> = events(&out)
+        .iter()
+        .filter_map(|e| match e {
+            SchedEvent::Dispatched { dispatch_id, .. } => Some(dispatch_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 3);
+    h.advance(Duration::from_millis(10));
+    // The earliest waiter is acked first, then the latest, then the middle one: whichever
+    // was the earliest, the next deadline reported is a live one.
+    for (i, k) in [0, 2, 1].into_iter().enumerate() {
+        let before = h.s.poll_timeout();
+        h.frame(1, &ack(&format!("k{i}"), &sent[k]));
+        if i < 2 {
+            assert!(h.s.poll_timeout().is_some() && h.s.poll_timeout() >= before);
+        }
+    }
+    assert_eq!(h.s.poll_timeout(), None);
+    assert!(
+        h.s.timers.is_empty(),
+        "cancelled entries are purged, not kept"
+    );
+    assert!(h.run_until(secs(60)).is_empty(), "nothing fires later");
+}

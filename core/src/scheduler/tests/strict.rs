@@ -203,6 +203,18 @@ fn unknown_and_scheduler_bound_types_are_ignored_without_ack() {
         );
     }
     assert_eq!(h.s.sessions().len(), 1);
+    // Each is counted under its type; a type the dialect does not know under `unknown`.
+    let counted: Vec<(&str, u64)> = h.s.stats().frames_received.iter().collect();
+    assert_eq!(
+        counted,
+        [
+            ("cmd.dispatch", 1),
+            ("handshake", 1),
+            ("pkg.install", 1),
+            ("register", 1),
+            ("unknown", 1)
+        ]
+    );
     // The envelope is still strict for an unknown type.
     let mut bad = heartbeat("u4");
     bad["type"] = json!("error");
