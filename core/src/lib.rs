@@ -10,6 +10,7 @@
 //! randomness comes from a PRNG seeded at construction.
 #![forbid(unsafe_code)]
 
+pub mod frame_counts;
 pub mod rng;
 pub mod scheduler;
 pub mod secret;

@@ -474,7 +474,7 @@ impl Scheduler {
                     DecodeErrorKind::Payload { frame_type, .. }
                         if !scheduler_handles(frame_type) =>
                     {
-                        self.stats.frames_received.bump_str(frame_type);
+                        self.stats.frames_received.bump_name(frame_type);
                         self.emit(SchedEvent::UnknownIgnored {
                             conn,
                             kind: frame_type.clone(),
@@ -487,7 +487,7 @@ impl Scheduler {
         let env = inbound.env;
         match inbound.body.frame_type() {
             Some(t) => self.stats.frames_received.bump(t),
-            None => self.stats.frames_received.bump_str("unknown"),
+            None => self.stats.frames_received.bump_name("unknown"),
         }
         match inbound.body {
             Body::Handshake(p) => self.on_handshake(now, conn, &env, p),

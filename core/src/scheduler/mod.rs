@@ -10,7 +10,6 @@
 //! node).
 
 mod config;
-mod counts;
 mod id_map;
 mod inject_id;
 mod io;
@@ -20,8 +19,8 @@ mod runs;
 mod spec;
 mod state;
 
+pub use crate::frame_counts::FrameCounts;
 pub use config::{AckRace, SchedulerConfig};
-pub use counts::FrameCounts;
 pub use io::{AckIgnored, Attribution, ConnId, SchedAction, SchedEvent, SchedInput};
 pub use machine::Scheduler;
 pub use outbound::{ack_frame, dispatch_frame, scheduler_sender, DispatchFields};

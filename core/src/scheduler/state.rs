@@ -1,9 +1,9 @@
 //! What the scheduler remembers and exposes for inspection: sessions, runs with their nodes,
 //! package events and counters, plus the run status roll-up.
 
-use super::counts::FrameCounts;
 use super::io::ConnId;
 use super::spec::NodeSpec;
+use crate::frame_counts::FrameCounts;
 use crate::time::Instant;
 use crate::v1::payloads::{Capabilities, PackageEntry, PkgEventStatus, ResultPayload, TaskStatus};
 use serde::Serialize;

@@ -25,7 +25,6 @@ macro_rules! log {
 }
 
 pub mod config;
-mod counts;
 mod dispatch;
 mod drain;
 mod frames;
@@ -35,8 +34,8 @@ mod packages;
 mod reliability;
 mod session;
 
+pub use crate::frame_counts::FrameCounts;
 pub use config::{DuplicatePolicy, WorkerConfig};
-pub use counts::FrameCounts;
 pub use io::*;
 
 use crate::rng::Rng;

@@ -124,7 +124,7 @@ fn a_fake_worker_completes_a_chain() {
         ),
         (2, 2, 2, 0)
     );
-    assert_eq!(st.frames_received.get("ack"), Some(&4));
+    assert_eq!(st.frames_received.get("ack"), Some(4));
     assert_eq!(h.s.sessions()[0].worker_id, "rust-w1");
 }
 

@@ -1,5 +1,5 @@
-//! Frames counted by type ([`super::Stats`]'s `frames_sent` / `frames_received`): the
-//! protocol's types in an array indexed by [`FrameType`], any other type string in an
+//! Frames counted by type (the worker's `Stats::frames_sent` / `frames_received`, the
+//! scheduler's `SchedStats::frames_received`): the protocol's types in an array indexed by [`FrameType`], any other type string in an
 //! ordered map. Counting every frame through a `BTreeMap<String, u64>` (a string search
 //! and compare per frame) showed in the simulator's profile. It reads as that map did:
 //! `(name, count)` in name order, and `Debug` / `Serialize` print exactly what the map
@@ -77,6 +77,11 @@ impl FrameCounts {
             next_known: 0,
             other: self.other.iter().peekable(),
         }
+    }
+
+    /// How many type names have a count (as the map's `len`).
+    pub fn len(&self) -> usize {
+        self.known.iter().filter(|c| c.is_some()).count() + self.other.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -214,6 +219,7 @@ mod tests {
                 serde_json::to_string(&map).unwrap()
             );
             assert_eq!(counts.is_empty(), map.is_empty());
+            assert_eq!(counts.len(), map.len());
         }
     }
 
