@@ -4,7 +4,7 @@
 
 use super::io::OutFrame;
 use super::Worker;
-use crate::v1::json_out::JsonOut;
+use crate::v1::json_out::{plain_len, JsonOut};
 use crate::v1::payload_json::WriteJson;
 use crate::v1::payloads::*;
 use crate::v1::types::FrameType;
@@ -219,6 +219,68 @@ pub(crate) fn identity_json(tenant: &str, worker_id: &str) -> String {
         .str(worker_id)
         .raw("}");
     buf
+}
+
+/// A worker frame in [`envelope_text`]'s layout, read back without a parse: where its
+/// `"id"` starts, where what follows its `"ts"` starts, and its `corr` and `seq`.
+pub(crate) struct Layout<'a> {
+    /// `{"type":"…"`, the text before `,"id":`.
+    head: &'a str,
+    /// `,…` after the stamp's closing quote, to the end.
+    tail: &'a str,
+    pub corr: Option<&'a str>,
+    pub seq: Option<u64>,
+}
+
+/// The length of a JSON string body with no escapes, if `s` starts with one and its quote.
+fn plain_body(s: &str) -> Option<usize> {
+    let n = plain_len(s.as_bytes());
+    (s.as_bytes().get(n) == Some(&b'"')).then_some(n)
+}
+
+impl<'a> Layout<'a> {
+    /// `None` for text in any other layout (a frame restored from an older outbox, say).
+    pub(crate) fn of(frame: &'a str) -> Option<Layout<'a>> {
+        let rest = frame.strip_prefix("{\"type\":\"")?;
+        let after_type = &rest[plain_body(rest)? + 1..];
+        let id = after_type.strip_prefix(",\"id\":\"")?;
+        let ts = id[plain_body(id)? + 1..].strip_prefix(",\"ts\":\"")?;
+        let tail = &ts[plain_body(ts)? + 1..];
+        if !tail.starts_with(',') {
+            return None;
+        }
+        let mut after = tail;
+        let mut corr = None;
+        if let Some(c) = after.strip_prefix(",\"corr\":\"") {
+            let n = plain_body(c)?;
+            corr = Some(&c[..n]);
+            after = &c[n + 1..];
+        }
+        let mut seq = None;
+        if let Some(d) = after.strip_prefix(",\"seq\":") {
+            let n = d.bytes().take_while(u8::is_ascii_digit).count();
+            seq = Some(d[..n].parse().ok()?);
+        }
+        Some(Layout {
+            head: &frame[..frame.len() - after_type.len()],
+            tail,
+            corr,
+            seq,
+        })
+    }
+
+    /// The same frame with a new `id` (a generated UUID) and stamp.
+    pub(crate) fn with_id_ts(&self, id: &str, ts_micros: u64) -> String {
+        let mut buf = String::with_capacity(self.head.len() + self.tail.len() + 80);
+        JsonOut::new(&mut buf)
+            .raw(self.head)
+            .raw(",\"id\":")
+            .str_plain(id)
+            .raw(",\"ts\":")
+            .rfc3339_micros(ts_micros)
+            .raw(self.tail);
+        buf
+    }
 }
 
 /// The text of one worker frame (see [`Worker::build_frame`]). `id` is a generated UUID
@@ -444,6 +506,50 @@ mod tests {
             let identity = identity_json("t☃", "w\u{1}");
             let text = envelope_text(&head, ID, ts_micros, &identity, &payload);
             assert_eq!(text, oracle);
+        }
+    }
+
+    /// A re-send's text is the original's with only `id` and `ts` replaced, and the read-back
+    /// `corr` and `seq` are the ones written; any other layout, or a `corr` with escapes,
+    /// is declined (the caller then re-encodes through serde).
+    #[test]
+    fn layout_swaps_id_and_stamp_only() {
+        let payload = AckPayload {
+            ok: Some(true),
+            for_id: Some("r\"1".into()),
+        };
+        let identity = identity_json("t", "w");
+        for (corr, seq, req) in [
+            (None, None, false),
+            (Some("n0"), Some(0), true),
+            (Some("n3"), None, true),
+            (None, Some(u64::MAX), false),
+            (Some(""), Some(12), true),
+        ] {
+            let mut head = Head::new(FrameType::Result)
+                .corr(corr.map(str::to_string))
+                .seq(seq);
+            head.ack_request = req;
+            let first = envelope_text(&head, ID, 1_762_175_750_123_456, &identity, &payload);
+            let l = Layout::of(&first).expect("own layout");
+            assert_eq!((l.corr, l.seq), (corr, seq));
+            let id2 = "0196173b-7fdb-4b38-9d58-c228858de321";
+            let again = l.with_id_ts(id2, 1_762_175_999_000_001);
+            let want = envelope_text(&head, id2, 1_762_175_999_000_001, &identity, &payload);
+            assert_eq!(again, want);
+        }
+        let escaped = Head::new(FrameType::Result).corr(Some("c\n".into()));
+        let text = envelope_text(&escaped, ID, 1, &identity, &payload);
+        assert!(Layout::of(&text).is_none());
+        for other in [
+            "",
+            "{}",
+            r#"{"id":"a","type":"result","ts":"x","payload":{}}"#,
+            r#"{"type":"result","id":"a","ts":"x"}"#,
+            r#"{"type":"result","id":"a\"b","ts":"x","payload":{}}"#,
+            r#"{"type":"result","id":"a","ts":"x","seq":99999999999999999999999,"payload":{}}"#,
+        ] {
+            assert!(Layout::of(other).is_none(), "{other}");
         }
     }
 }
