@@ -113,8 +113,8 @@ struct Incarnation {
     /// are unique per frame, so no other type's id can repeat one of these).
     register_ids: LookupSet<String>,
     dispatch_ids: LookupMap<String, TaskKey>,
-    acked: BTreeSet<TaskKey>,
-    terminals: BTreeSet<TaskKey>,
+    acked: LookupSet<TaskKey>,
+    terminals: LookupSet<TaskKey>,
     registered_since: Option<Instant>,
     last_hb: Option<Instant>,
 }
@@ -124,7 +124,7 @@ pub struct Checker {
     max_frame_bytes: usize,
     workers: Vec<Incarnation>,
     /// Every terminal frame's task, by any worker, any incarnation.
-    persisted: BTreeSet<TaskKey>,
+    persisted: LookupSet<TaskKey>,
     violations: Vec<Violation>,
 }
 
@@ -236,7 +236,7 @@ impl Checker {
         Checker {
             max_frame_bytes: sched.max_frame_bytes,
             workers: (0..workers).map(|_| Incarnation::default()).collect(),
-            persisted: BTreeSet::new(),
+            persisted: LookupSet::default(),
             violations: Vec::new(),
         }
     }
@@ -283,7 +283,12 @@ impl Checker {
     pub fn unanswered(&self, w: usize) -> Vec<TaskKey> {
         self.workers
             .get(w)
-            .map(|i| i.acked.difference(&i.terminals).cloned().collect())
+            .map(|i| {
+                // In key order, as the ordered sets gave it (a violation names the first).
+                let mut lost: Vec<TaskKey> = i.acked.difference(&i.terminals).cloned().collect();
+                lost.sort_unstable();
+                lost
+            })
             .unwrap_or_default()
     }
 
@@ -519,11 +524,13 @@ impl Checker {
         known: impl Fn(&TaskKey) -> bool,
         recorded: &BTreeSet<TaskKey>,
     ) {
-        let lost: Vec<&TaskKey> = self
+        let mut lost: Vec<&TaskKey> = self
             .persisted
             .iter()
             .filter(|k| known(k) && !recorded.contains(*k))
             .collect();
+        // In key order, as the ordered set gave it (the message names the first).
+        lost.sort_unstable();
         if let Some(k) = lost.first() {
             let d = format!(
                 "{} finished tasks never reached the scheduler, e.g. {k}",

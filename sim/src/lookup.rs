@@ -1,5 +1,6 @@
-//! Hash maps for the simulator's bookkeeping that is only ever looked up, never iterated in
-//! an order that reaches an output (the trace, the log hash, a violation's text).
+//! Hash maps for the simulator's bookkeeping that is only ever looked up, or iterated only
+//! into a list that is sorted before it reaches an output (the trace, the log hash, a
+//! violation's text).
 //!
 //! Task keys and frame ids are strings: a `BTreeMap` lookup compares the key with several
 //! stored keys per node (a `memcmp` call each), and those calls were ~8 % of the simulator's
