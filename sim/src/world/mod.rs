@@ -263,6 +263,14 @@ impl Sim {
     fn latency(&mut self) -> Duration {
         self.between(self.swarm.latency_min, self.swarm.latency_max)
     }
+
+    /// [`Self::between`] in whole microseconds, for the per-frame network draws: the same
+    /// draw and the same value for bounds that are whole microseconds (the swarm's are whole
+    /// milliseconds), without `Duration`'s conversions on every frame.
+    fn between_us(&mut self, lo: Duration, hi: Duration) -> u64 {
+        let (lo, hi) = (us(lo), us(hi));
+        lo + self.rng.below(hi.saturating_sub(lo) + 1)
+    }
 }
 
 /// Runs one seed.

@@ -75,9 +75,9 @@ impl Sim {
             self.stats.frames_dropped += 1;
             return None;
         }
-        let mut lat = self.latency();
+        let mut lat = self.between_us(self.swarm.latency_min, self.swarm.latency_max);
         if self.chaos && self.rng.chance(delay) {
-            lat += self.between(Duration::ZERO, delay_max);
+            lat += self.between_us(Duration::ZERO, delay_max);
         }
         let reordered = self.chaos && self.rng.chance(reorder);
         let dup = self.chaos && self.rng.chance(dup);
@@ -87,7 +87,7 @@ impl Sim {
             Dir::ToSched => &mut info.last_to_sched,
             Dir::ToWorker => &mut info.last_to_worker,
         };
-        let mut at = now + lat;
+        let mut at = Instant::from_micros(now.as_micros().saturating_add(lat));
         if !reordered {
             // In order behind everything already in flight (TCP head-of-line).
             at = at.max(*last);
