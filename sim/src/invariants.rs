@@ -2,7 +2,7 @@
 //! what the simulator observes (actions, frames, executor starts). Tests feed it directly.
 
 use crate::event::{LightAt, Read};
-use crate::lookup::{LookupMap, LookupSet};
+use crate::lookup::{map_with_room, set_with_room, LookupMap, LookupSet, TASKS_PER_PROCESS};
 use astra_core::scheduler::SchedulerConfig;
 use astra_core::v1::codec::{decode, decode_light, Body, Inbound, Light};
 use astra_core::v1::payloads::PackageEntry;
@@ -271,9 +271,16 @@ impl Checker {
     /// A worker process (re)started: its volatile state is gone.
     pub fn new_incarnation(&mut self, w: usize, max_parallel: u32, hb_bound: Duration) {
         if let Some(i) = self.inc(w) {
+            let n = TASKS_PER_PROCESS;
             *i = Incarnation {
                 max_parallel: max_parallel.max(1) as usize,
                 hb_bound,
+                starts: map_with_room(n),
+                exec_terminals: map_with_room(n),
+                canon: map_with_room(n),
+                dispatch_ids: map_with_room(n),
+                acked: set_with_room(n),
+                terminals: set_with_room(n),
                 ..Incarnation::default()
             };
         }
