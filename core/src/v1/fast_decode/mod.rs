@@ -95,7 +95,7 @@ impl<'a> P<'a> {
     }
 
     /// The body of a string with no escapes or control characters, borrowed.
-    #[inline]
+    #[inline(always)]
     fn plain_str(&mut self) -> R<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
@@ -110,12 +110,21 @@ impl<'a> P<'a> {
     }
 
     /// Any string; one with escapes is unescaped by serde_json itself, for exactness.
+    /// Always inline: the plain case is a scan and a copy, and most of its callers are
+    /// the fixed-order readers that call it once per field.
+    #[inline(always)]
     fn string(&mut self) -> R<String> {
         self.ws();
         let open = self.i;
         if let Some(s) = self.plain_str() {
             return Some(s.to_string());
         }
+        self.escaped_string(open)
+    }
+
+    /// The rest of [`Self::string`]: a string with escapes (or not a string) at `open`.
+    #[inline(never)]
+    fn escaped_string(&mut self, open: usize) -> R<String> {
         // `plain_str` consumed nothing but whitespace unless the string opened here.
         if *self.b.get(open)? != b'"' {
             return None;
