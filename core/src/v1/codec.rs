@@ -385,10 +385,12 @@ pub(super) fn validate_envelope_with(env: &Envelope, check_ts: bool) -> Result<(
     if env.id.is_empty() {
         return Err(v("id", "must be a non-empty string"));
     }
-    if let Err(r) = check_ts
-        .then(|| crate::time::validate_rfc3339_aware(&env.ts))
-        .unwrap_or(Ok(()))
-    {
+    let ts = if check_ts {
+        crate::time::validate_rfc3339_aware(&env.ts)
+    } else {
+        Ok(())
+    };
+    if let Err(r) = ts {
         return Err(Violation {
             field: "ts".into(),
             reason: format!("is not an RFC 3339 time with offset: {r}"),
