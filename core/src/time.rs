@@ -223,13 +223,17 @@ fn encoder_form(b: &[u8]) -> bool {
     if bad != 0 {
         return false;
     }
-    // All digits now: the field values without a parse.
-    let num = |i: usize| u32::from(b[i] - b'0') * 10 + u32::from(b[i + 1] - b'0');
-    (1..=12).contains(&num(5))
-        && (1..=31).contains(&num(8))
-        && num(11) <= 23
-        && num(14) <= 59
-        && num(17) <= 60
+    // All digits now, so two digits compare as their value when read as one big-endian
+    // pair: the field ranges without a parse.
+    let pair = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+    let within = |i: usize, lo: &[u8; 2], hi: &[u8; 2]| {
+        (u16::from_be_bytes(*lo)..=u16::from_be_bytes(*hi)).contains(&pair(i))
+    };
+    within(5, b"01", b"12")
+        && within(8, b"01", b"31")
+        && pair(11) <= u16::from_be_bytes(*b"23")
+        && pair(14) <= u16::from_be_bytes(*b"59")
+        && pair(17) <= u16::from_be_bytes(*b"60")
 }
 
 /// The full check, with the reason for a rejection.
@@ -400,6 +404,25 @@ mod tests {
             return Err("hour, minute or second out of range");
         }
         fraction_and_offset(&b[19..])
+    }
+
+    /// The encoders' 32-byte form with every two-digit value 00..=99 in each ranged field
+    /// (month, day, hour, minute, second): `encoder_form` accepts exactly what
+    /// `validate_general` accepts, at both ends of every range.
+    #[test]
+    fn encoder_form_ranges_agree_with_the_general_check() {
+        let base = "2025-11-03T13:20:00.069108+00:00";
+        for at in [5, 8, 11, 14, 17] {
+            for v in 0..100u32 {
+                let mut s = base.to_string();
+                s.replace_range(at..at + 2, &format!("{v:02}"));
+                assert_eq!(
+                    encoder_form(s.as_bytes()),
+                    validate_general(&s).is_ok(),
+                    "{s}"
+                );
+            }
+        }
     }
 
     /// Same answer, reason for reason, as the reference on valid stamps and on every one

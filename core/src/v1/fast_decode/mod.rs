@@ -95,7 +95,7 @@ impl<'a> P<'a> {
     }
 
     /// The body of a string with no escapes or control characters, borrowed.
-    #[inline]
+    #[inline(always)]
     fn plain_str(&mut self) -> R<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
@@ -110,12 +110,21 @@ impl<'a> P<'a> {
     }
 
     /// Any string; one with escapes is unescaped by serde_json itself, for exactness.
+    /// Always inline: the plain case is a scan and a copy, and most of its callers are
+    /// the fixed-order readers that call it once per field.
+    #[inline(always)]
     fn string(&mut self) -> R<String> {
         self.ws();
         let open = self.i;
         if let Some(s) = self.plain_str() {
             return Some(s.to_string());
         }
+        self.escaped_string(open)
+    }
+
+    /// The rest of [`Self::string`]: a string with escapes (or not a string) at `open`.
+    #[inline(never)]
+    fn escaped_string(&mut self, open: usize) -> R<String> {
         // `plain_str` consumed nothing but whitespace unless the string opened here.
         if *self.b.get(open)? != b'"' {
             return None;
@@ -367,6 +376,64 @@ mod tests {
                 depth: 0,
             };
             assert_eq!(p.u64(), rule(t), "{t:?}");
+        }
+    }
+
+    /// The envelope's `type` matched as a quoted name and `ts` read as a validated stamp
+    /// (`compact_frame`): every type name in the encoder layout, and the same frame with the
+    /// value written any other way (escaped, spaced, cut, extended, another type, a stamp
+    /// with an escape, invalid or of another length), get serde's answer; those serde
+    /// accepts with a plain or escaped value are still read by the fast path.
+    #[test]
+    fn envelope_type_and_stamp_forms_get_serde_answers() {
+        use crate::v1::types::FrameType;
+        let mut cases = Vec::new();
+        for ft in FrameType::ALL {
+            let name = ft.as_str();
+            let with = |v: &str| RES.replace("\"type\":\"result\"", &format!("\"type\":{v}"));
+            // The first letter as a `\u` escape: the same name to serde.
+            let escaped = format!("\\u{:04x}{}", u32::from(name.as_bytes()[0]), &name[1..]);
+            cases.push((with(&format!("\"{name}\"")), false));
+            cases.push((with(&format!("\"{escaped}\"")), false));
+            cases.push((with(&format!(" \"{name}\"")), false));
+            for bad in [
+                format!("\"{name}x\""),
+                format!("\"{}\"", &name[..name.len() - 1]),
+                format!("\"{name}"),
+                format!("\"{name}\\\""),
+                format!("\"{}\"", name.to_uppercase()),
+            ] {
+                cases.push((with(&bad), true));
+            }
+        }
+        let ts = "2025-11-03T13:20:00Z";
+        for (stamp, fast) in [
+            ("2025-11-03T13:20:00.069108+00:00", true),
+            ("2025-11-03T13:20:00.069108-07:30", true),
+            ("2025-11-03T13:20:00.06910\\u0038+00:00", true),
+            ("2025-11-03T13:20:00.069108+00:0", false),
+            ("2025-11-03T13:20:00.069108+00:000", false),
+            ("2025-13-03T13:20:00.069108+00:00", false),
+            ("2025-11-03T13:20:00.069108+0000", false),
+            ("2025-11-03T13:20:00", false),
+            ("", false),
+        ] {
+            cases.push((RES.replace(ts, stamp), !fast));
+            cases.push((HB.replace("2025-11-03T13:20:00.148085+00:00", stamp), !fast));
+        }
+        for (t, may_decline) in &cases {
+            let serde = decode_serde(t, usize::MAX).map_err(|_| ());
+            let fast = super::decode(t);
+            if let Some(f) = &fast {
+                assert_eq!(Ok(f), serde.as_ref(), "fast path read {t}");
+            } else {
+                assert!(*may_decline || serde.is_err(), "fast path declined {t}");
+            }
+            assert_eq!(
+                decode_any(t, DEFAULT_MAX_FRAME_BYTES),
+                decode_serde(t, DEFAULT_MAX_FRAME_BYTES),
+                "{t}"
+            );
         }
     }
 
