@@ -351,51 +351,6 @@ mod tests {
     }
 
     #[test]
-    fn plain_len_finds_the_first_byte_to_escape() {
-        for s in [
-            "",
-            "abc",
-            "0123456789abcdef\"",
-            "é☃😀 ok",
-            "xxxxxxx\u{1f}",
-            "\\",
-        ] {
-            let b = s.as_bytes();
-            let slow = b
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                .unwrap_or(b.len());
-            assert_eq!(plain_len(b), slow, "{s:?}");
-        }
-        // every byte value at every position of two words, behind plain bytes
-        for c in 0..=255u8 {
-            for at in 0..16 {
-                let mut v = vec![b'a'; 16];
-                v[at] = c;
-                let want = if c == b'"' || c == b'\\' || c < 0x20 {
-                    at
-                } else {
-                    16
-                };
-                assert_eq!(plain_len(&v), want, "{c:#x} at {at}");
-            }
-        }
-        // every position and every special byte, behind plain and high bytes
-        for special in [b'"', b'\\', 0u8, 0x1f, b'\n'] {
-            for at in 0..20 {
-                let mut v = vec![0xc3u8; 20];
-                for (i, c) in v.iter_mut().enumerate() {
-                    if i % 2 == 1 {
-                        *c = b'A' + (i as u8);
-                    }
-                }
-                v[at] = special;
-                assert_eq!(plain_len(&v), at, "{special} at {at}");
-            }
-        }
-    }
-
-    #[test]
     fn strings_escape_as_serde_json_does() {
         for s in [
             "",
