@@ -3,11 +3,11 @@
 //! Run logic (dispatch, results, errors) lives in `runs.rs`.
 
 use super::config::SchedulerConfig;
-use super::id_map::IdMap;
 use super::inject_id::envelope_id;
 use super::io::{AckIgnored, ConnId, SchedAction, SchedEvent, SchedInput};
 use super::outbound::ack_frame;
 use super::state::{PkgEventRecord, RunState, SchedStats, SessionInfo};
+use crate::id_map::IdMap;
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::v1::codec::{decode, decode_light, Body, DecodeError, DecodeErrorKind, Inbound, Light};

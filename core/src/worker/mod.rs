@@ -38,6 +38,7 @@ pub use crate::frame_counts::FrameCounts;
 pub use config::{DuplicatePolicy, WorkerConfig};
 pub use io::*;
 
+use crate::id_map::FixedMap;
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::v1::codec::{decode, decode_light, Body, DecodeError, Inbound, Light};
@@ -86,7 +87,8 @@ pub struct Worker {
 
     // work
     admission: Admission,
-    dispatches: BTreeMap<crate::work::TaskKey, dispatch::DispatchMeta>,
+    /// Only looked up, never iterated (see `id_map`).
+    dispatches: FixedMap<crate::work::TaskKey, dispatch::DispatchMeta>,
     finished: dispatch::FinishedCache,
     inventory: Inventory,
     health: HostHealth,
@@ -121,7 +123,7 @@ impl Worker {
             rel: Reliability::default(),
             outbox: OutboxModel::default(),
             admission: Admission::new(limits),
-            dispatches: BTreeMap::new(),
+            dispatches: FixedMap::default(),
             finished,
             inventory: Inventory::default(),
             health: HostHealth {

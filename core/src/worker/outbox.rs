@@ -4,13 +4,16 @@
 use super::io::{Action, OutFrame, OutboxEntry};
 use super::reliability::Class;
 use super::Worker;
+use crate::id_map::IdMap;
 use crate::work::TaskKey;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Default)]
 pub(super) struct OutboxModel {
+    /// In write order.
     entries: BTreeMap<u64, OutboxEntry>,
-    by_id: BTreeMap<String, u64>,
+    /// Envelope id → write number; only looked up, never iterated.
+    by_id: IdMap<u64>,
     next: u64,
 }
 

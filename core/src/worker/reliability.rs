@@ -3,9 +3,9 @@
 
 use super::io::{Level, OutFrame};
 use super::Worker;
+use crate::id_map::IdMap;
 use crate::time::Instant;
 use crate::v1::types::FrameType;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,9 @@ struct ExtraAck {
 
 #[derive(Debug, Default)]
 pub(super) struct Reliability {
-    pending: BTreeMap<String, Pending>,
+    /// By envelope id. Its order reaches no output: the resend pass sorts the due ids (the
+    /// order a `BTreeMap` gave), every other pass is order-free (min, retain, update all).
+    pending: IdMap<Pending>,
     extra_acks: Vec<ExtraAck>,
 }
 
@@ -114,13 +116,15 @@ impl Worker {
 
     pub(super) fn fire_reliability_timers(&mut self) {
         let now = self.now;
-        let due: Vec<String> = self
+        let mut due: Vec<String> = self
             .rel
             .pending
             .iter()
             .filter(|(_, p)| p.next_at.is_some_and(|t| t <= now))
             .map(|(id, _)| id.clone())
             .collect();
+        // In id order, as ever: each resend draws its jitter from the RNG in this order.
+        due.sort_unstable();
         for id in due {
             let Some((resends_done, kind, frame)) = self
                 .rel
@@ -176,10 +180,9 @@ impl Worker {
     /// Acks a dispatch now and schedules the extra acks that defeat the scheduler's
     /// ack-registration race (spec §5.1).
     pub(super) fn ack_dispatch(&mut self, for_id: &str, corr: Option<String>, seq: Option<u64>) {
-        let ack = self.ack_frame(for_id, corr.clone(), seq);
-        self.send(ack);
-        let delays = self.cfg.extra_ack_delays.clone();
-        for d in delays {
+        // Scheduling the extra acks draws nothing from the RNG, so they may be queued before
+        // the ack is built; the ack then takes `corr` itself.
+        for &d in &self.cfg.extra_ack_delays {
             self.rel.extra_acks.push(ExtraAck {
                 at: self.now + d,
                 for_id: for_id.to_string(),
@@ -187,6 +190,8 @@ impl Worker {
                 seq,
             });
         }
+        let ack = self.ack_frame(for_id, corr, seq);
+        self.send(ack);
     }
 
     /// The connection ended: session frames are void; outbox frames wait for re-registration.
