@@ -5,6 +5,7 @@
 use super::frames::{error_payload, non_empty_message, task_details, Head};
 use super::io::{Action, Level};
 use super::{DuplicatePolicy, Worker};
+use crate::id_map::FixedMap;
 use crate::v1::codec::{DecodeError, DecodeErrorKind};
 use crate::v1::envelope::Envelope;
 use crate::v1::payloads::*;
@@ -33,7 +34,8 @@ struct Cached {
 /// Terminal frames of recently finished tasks, to answer re-dispatches without re-running.
 #[derive(Debug)]
 pub(super) struct FinishedCache {
-    map: BTreeMap<TaskKey, Cached>,
+    /// Only looked up, never iterated (`order` keeps the age order; see `id_map`).
+    map: FixedMap<TaskKey, Cached>,
     order: VecDeque<TaskKey>,
     cap: usize,
 }
@@ -41,7 +43,7 @@ pub(super) struct FinishedCache {
 impl FinishedCache {
     pub fn new(cap: usize) -> Self {
         FinishedCache {
-            map: BTreeMap::new(),
+            map: FixedMap::default(),
             order: VecDeque::new(),
             cap: cap.max(1),
         }
@@ -80,17 +82,21 @@ impl FinishedCache {
 }
 
 impl Worker {
-    pub(super) fn on_dispatch(&mut self, env: Envelope, mut d: DispatchPayload) {
-        self.ack_dispatch(&env.id, env.corr.clone(), env.seq);
-        let key = TaskKey {
-            run_id: d.run_id.clone(),
-            task_id: d.task_id.clone(),
-        };
-        // The task takes the parameters (the one large field; nothing else reads them).
-        let parameters = std::mem::take(&mut d.parameters);
+    pub(super) fn on_dispatch(&mut self, mut env: Envelope, mut d: DispatchPayload) {
+        self.ack_dispatch(&env.id, env.corr.take(), env.seq);
+        // The task takes the dispatch's strings and parameters (moved, not copied: nothing
+        // else reads `d` after this).
+        let spec = self.task_spec(&env, &mut d);
+        let key = spec.key.clone();
         // Only the refusals below need the details map: built when one happens (three
         // owned strings in a map were ~550 instructions on every dispatch).
-        let details = || task_details(Some(&d.run_id), Some(&d.task_id), Some(&d.node_id));
+        let details = || {
+            task_details(
+                Some(&spec.key.run_id),
+                Some(&spec.key.task_id),
+                Some(&spec.node_id),
+            )
+        };
         let fail = |w: &mut Worker, code: &str, message: &str, where_: &str| {
             let p = error_payload(code, message, where_, details());
             w.emit_terminal_error(key.clone(), env.seq, p, false);
@@ -119,7 +125,6 @@ impl Worker {
             );
         }
 
-        let spec = self.task_spec(&env, &d, parameters);
         match self.admission.check(&spec) {
             Verdict::Duplicate => {
                 self.stats.duplicates += 1;
@@ -167,8 +172,13 @@ impl Worker {
                     );
                     return fail(self, codes::RESOURCE_MISSING, &msg, "worker.resources");
                 }
-                let hk = HandlerKey::new(&d.package_name, &d.package_version, &d.node_type);
-                if !self.inventory.has_handler(&hk) {
+                if !self.inventory.has_handler_parts(
+                    &spec.package_name,
+                    &spec.package_version,
+                    &spec.node_type,
+                ) {
+                    let hk =
+                        HandlerKey::new(&spec.package_name, &spec.package_version, &spec.node_type);
                     let msg = format!("Handler not registered: {hk}");
                     return fail(self, codes::RUNNER_FAILURE, &msg, "worker.runner");
                 }
@@ -176,7 +186,7 @@ impl Worker {
                     key.clone(),
                     DispatchMeta {
                         seq: env.seq,
-                        node_id: d.node_id.clone(),
+                        node_id: spec.node_id.clone(),
                         metadata: spec.metadata.clone(),
                     },
                 );
@@ -196,14 +206,10 @@ impl Worker {
         }
     }
 
-    /// The task a dispatch describes, with `d`'s parameters (moved out of it by the caller
-    /// rather than copied).
-    fn task_spec(
-        &self,
-        env: &Envelope,
-        d: &DispatchPayload,
-        parameters: Map<String, Value>,
-    ) -> TaskSpec {
+    /// The task a dispatch describes, its strings and parameters moved out of `d` (the
+    /// caller reads nothing else from it but `resource_refs`).
+    fn task_spec(&self, env: &Envelope, d: &mut DispatchPayload) -> TaskSpec {
+        let take = std::mem::take::<String>;
         let mut metadata = Map::new();
         if let Some(k) = &d.concurrency_key {
             metadata.insert("concurrency_key".into(), Value::String(k.clone()));
@@ -223,16 +229,16 @@ impl Worker {
         }
         TaskSpec {
             key: TaskKey {
-                run_id: d.run_id.clone(),
-                task_id: d.task_id.clone(),
+                run_id: take(&mut d.run_id),
+                task_id: take(&mut d.task_id),
             },
-            node_id: d.node_id.clone(),
-            node_type: d.node_type.clone(),
-            package_name: d.package_name.clone(),
-            package_version: d.package_version.clone(),
-            parameters,
+            node_id: take(&mut d.node_id),
+            node_type: take(&mut d.node_type),
+            package_name: take(&mut d.package_name),
+            package_version: take(&mut d.package_version),
+            parameters: std::mem::take(&mut d.parameters),
             timeout: d.constraints.timeout_ms.map(Duration::from_millis),
-            concurrency_key: d.concurrency_key.clone().filter(|k| !k.is_empty()),
+            concurrency_key: d.concurrency_key.take().filter(|k| !k.is_empty()),
             metadata,
             tenant: self.cfg.tenant.clone(),
             seq: env.seq,
