@@ -308,6 +308,9 @@ impl Worker {
             return;
         }
         self.stats.tasks_finished += 1;
+        // Released first so `task` can move into the terminal frame below; admission state
+        // reaches nothing that frame's building reads (the freed tasks start after it).
+        let ready = self.admission.finish(&task);
         let meta = self.dispatches.remove(&task);
         let (seq, node_id, ctx_meta) = match meta {
             Some(m) => (m.seq, m.node_id, m.metadata),
@@ -341,9 +344,12 @@ impl Worker {
                     }),
                     _ => None,
                 };
+                // The payload borrows the key's strings for the frame and gives them back.
+                let TaskKey { run_id, task_id } = task;
+                let corr = Some(task_id.clone());
                 let payload = ResultPayload {
-                    run_id: task.run_id.clone(),
-                    task_id: task.task_id.clone(),
+                    run_id,
+                    task_id,
                     status: c.status,
                     result: c.result,
                     duration_ms: Some(c.duration_ms),
@@ -352,17 +358,21 @@ impl Worker {
                     error,
                 };
                 let head = Head::new(FrameType::Result)
-                    .corr(Some(task.task_id.clone()))
+                    .corr(corr)
                     .seq(seq)
                     .request_ack();
                 let frame = self.build_frame(head, &payload);
+                let task = TaskKey {
+                    run_id: payload.run_id,
+                    task_id: payload.task_id,
+                };
                 self.finished.remember(
                     task.clone(),
                     FrameType::Result,
                     frame.text().to_string(),
                     frame.id.clone(),
                 );
-                self.emit_durable(frame, Some(task.clone()));
+                self.emit_durable(frame, Some(task));
             }
             TaskOutcome::Failed(f) => {
                 let p = error_payload(
@@ -371,10 +381,9 @@ impl Worker {
                     "worker.runner",
                     task_details(Some(&task.run_id), Some(&task.task_id), Some(&node_id)),
                 );
-                self.emit_terminal_error(task.clone(), seq, p, true);
+                self.emit_terminal_error(task, seq, p, true);
             }
         }
-        let ready = self.admission.finish(&task);
         for spec in ready {
             self.start_task(spec);
         }

@@ -5,20 +5,29 @@ use super::io::{Action, OutFrame, OutboxEntry};
 use super::reliability::Class;
 use super::Worker;
 use crate::id_map::IdMap;
+use crate::v1::types::FrameType;
 use crate::work::TaskKey;
 use std::collections::BTreeMap;
+
+/// What the model keeps of an entry: what a replay sends (the task is only on disk).
+#[derive(Debug)]
+pub(super) struct Stored {
+    pub id: String,
+    pub kind: FrameType,
+    pub frame: String,
+}
 
 #[derive(Debug, Default)]
 pub(super) struct OutboxModel {
     /// In write order.
-    entries: BTreeMap<u64, OutboxEntry>,
+    entries: BTreeMap<u64, Stored>,
     /// Envelope id → write number; only looked up, never iterated.
     by_id: IdMap<u64>,
     next: u64,
 }
 
 impl OutboxModel {
-    pub fn insert(&mut self, entry: OutboxEntry) {
+    pub fn insert(&mut self, entry: Stored) {
         if let Some(old) = self.by_id.remove(&entry.id) {
             self.entries.remove(&old);
         }
@@ -34,6 +43,12 @@ impl OutboxModel {
         }
     }
 
+    /// The text of the entry with this envelope id.
+    pub fn text(&self, id: &str) -> Option<&str> {
+        let n = self.by_id.get(id)?;
+        self.entries.get(n).map(|e| e.frame.as_str())
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -43,7 +58,7 @@ impl OutboxModel {
     }
 
     /// In write order.
-    pub fn iter(&self) -> impl Iterator<Item = &OutboxEntry> {
+    pub fn iter(&self) -> impl Iterator<Item = &Stored> {
         self.entries.values()
     }
 }
@@ -52,14 +67,18 @@ impl Worker {
     /// Persists a frame that must reach the scheduler, then sends it if registered; otherwise
     /// it goes out on the next registration.
     pub(super) fn emit_durable(&mut self, frame: OutFrame, task: Option<TaskKey>) {
-        let entry = OutboxEntry {
+        let text = frame.text().to_string();
+        self.push(Action::Persist(OutboxEntry {
             id: frame.id.clone(),
             kind: frame.kind,
             task,
-            frame: frame.text().to_string(),
-        };
-        self.push(Action::Persist(entry.clone()));
-        self.outbox.insert(entry);
+            frame: text.clone(),
+        }));
+        self.outbox.insert(Stored {
+            id: frame.id.clone(),
+            kind: frame.kind,
+            frame: text,
+        });
         if self.is_registered() {
             self.send_tracked(frame, Class::Outbox);
         }
@@ -87,7 +106,11 @@ impl Worker {
                 self.finished
                     .remember(task.clone(), e.kind, e.frame.clone(), e.id.clone());
             }
-            self.outbox.insert(e);
+            self.outbox.insert(Stored {
+                id: e.id,
+                kind: e.kind,
+                frame: e.frame,
+            });
         }
         if self.is_registered() {
             self.replay_outbox();

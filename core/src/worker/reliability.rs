@@ -16,9 +16,33 @@ pub(super) enum Class {
     Outbox,
 }
 
+/// What a tracked frame keeps to be sent again.
+#[derive(Debug, Clone)]
+enum Kept {
+    /// A session frame, whole.
+    Frame(OutFrame),
+    /// An outbox frame: its text is the outbox model's entry under the same id (which lives
+    /// at least as long as this: both go on its ack, and a superseded entry is forgotten here
+    /// first), so only the envelope fields the frame carries besides its text are kept.
+    Outbox {
+        kind: FrameType,
+        corr: Option<String>,
+        seq: Option<u64>,
+    },
+}
+
+impl Kept {
+    fn kind(&self) -> FrameType {
+        match self {
+            Kept::Frame(f) => f.kind,
+            Kept::Outbox { kind, .. } => *kind,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Pending {
-    frame: OutFrame,
+    kept: Kept,
     class: Class,
     resends: u32,
     /// None while the connection is down (outbox frames wait for the next registration).
@@ -67,10 +91,18 @@ impl Worker {
 
     pub(super) fn send_tracked(&mut self, frame: OutFrame, class: Class) {
         let next = self.now + self.retry_delay(0);
+        let kept = match class {
+            Class::Session => Kept::Frame(frame.clone()),
+            Class::Outbox => Kept::Outbox {
+                kind: frame.kind,
+                corr: frame.corr.clone(),
+                seq: frame.seq,
+            },
+        };
         self.rel.pending.insert(
             frame.id.clone(),
             Pending {
-                frame: frame.clone(),
+                kept,
                 class,
                 resends: 0,
                 next_at: Some(next),
@@ -88,7 +120,7 @@ impl Worker {
                 self,
                 Level::Debug,
                 "ack resolved",
-                "type" => super::LogValue::Static(p.frame.kind.as_str()),
+                "type" => super::LogValue::Static(p.kept.kind().as_str()),
                 "for" => for_id,
                 "resends" => p.resends,
             );
@@ -126,12 +158,20 @@ impl Worker {
         // In id order, as ever: each resend draws its jitter from the RNG in this order.
         due.sort_unstable();
         for id in due {
-            let Some((resends_done, kind, frame)) = self
-                .rel
-                .pending
-                .get(&id)
-                .map(|p| (p.resends, p.frame.kind, p.frame.clone()))
-            else {
+            let Some(p) = self.rel.pending.get(&id) else {
+                continue;
+            };
+            let (resends_done, kind) = (p.resends, p.kept.kind());
+            let frame = match &p.kept {
+                Kept::Frame(f) => Some(f.clone()),
+                Kept::Outbox { kind, corr, seq } => self.outbox.text(&id).map(|text| {
+                    OutFrame::new(*kind, id.clone(), corr.clone(), *seq, text.to_string())
+                }),
+            };
+            let Some(frame) = frame else {
+                // Unreachable while the outbox entry outlives its tracking (see `Kept`);
+                // without its text there is nothing to re-send.
+                self.rel.pending.remove(&id);
                 continue;
             };
             if resends_done >= self.cfg.ack_retry_attempts {
