@@ -125,10 +125,8 @@ impl Worker {
                 "resends" => p.resends,
             );
         }
-        if self.outbox.remove(for_id) {
-            self.push(super::Action::Forget {
-                id: for_id.to_string(),
-            });
+        if let Some(id) = self.outbox.remove(for_id) {
+            self.push(super::Action::Forget { id });
         }
         if self.handshake_id.as_deref() == Some(for_id) {
             self.handshake_id = None;
