@@ -4,6 +4,7 @@
 
 use super::task::{TaskKey, TaskSpec};
 use crate::id_map::{FixedMap, IdMap};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,8 +182,11 @@ impl Admission {
             }
         }
         if let Some(k) = held.concurrency_key {
-            if self.keys.get(&k) == Some(key) {
-                self.keys.remove(&k);
+            // One lookup for the check and the removal.
+            if let Entry::Occupied(e) = self.keys.entry(k) {
+                if e.get() == key {
+                    e.remove();
+                }
             }
         }
         self.start_ready()

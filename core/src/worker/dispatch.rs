@@ -13,7 +13,7 @@ use crate::v1::types::FrameType;
 use crate::work::task::codes;
 use crate::work::{Feedback, HandlerKey, TaskKey, TaskOutcome, TaskSpec, Verdict};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// What the worker remembers about an admitted task to build its terminal frame.
@@ -271,14 +271,15 @@ impl Worker {
             }
             m
         });
-        let metrics: BTreeMap<String, f64> = fb
-            .metrics
-            .into_iter()
-            .filter(|(_, v)| v.is_finite())
-            .collect();
+        // Filtered in place: the same sorted map without rebuilding it.
+        let mut metrics = fb.metrics;
+        metrics.retain(|_, v| v.is_finite());
+        // The payload takes the key's strings (nothing reads `task` after it).
+        let TaskKey { run_id, task_id } = task;
+        let corr = Some(task_id.clone());
         let payload = FeedbackPayload {
-            run_id: task.run_id.clone(),
-            task_id: task.task_id.clone(),
+            run_id,
+            task_id,
             stage: fb.stage.filter(|s| !s.is_empty()),
             progress: fb
                 .progress
@@ -289,10 +290,7 @@ impl Worker {
             metrics: (!metrics.is_empty()).then_some(metrics),
             metadata,
         };
-        let frame = self.build_frame(
-            Head::new(FrameType::Feedback).corr(Some(task.task_id.clone())),
-            &payload,
-        );
+        let frame = self.build_frame(Head::new(FrameType::Feedback).corr(corr), &payload);
         self.send(frame);
     }
 
