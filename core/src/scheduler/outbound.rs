@@ -40,7 +40,10 @@ pub(crate) enum Stamp<'a> {
 }
 
 fn ack_text(stamp: Stamp<'_>, acked: &Envelope) -> String {
-    let mut buf = String::with_capacity(220 + acked.id.len() * 2);
+    // ~220 bytes of envelope around the acked id (twice), its corr and tenant: sized so the
+    // buffer is not reallocated midway (with corr and tenant left out it was, on most acks).
+    let corr = acked.corr.as_deref().map_or(0, str::len);
+    let mut buf = String::with_capacity(256 + acked.id.len() * 2 + corr + acked.tenant.len());
     let mut o = JsonOut::new(&mut buf);
     head(&mut o, FrameType::Ack, stamp, acked.corr.as_deref());
     o.raw(",\"tenant\":").str(&acked.tenant);
