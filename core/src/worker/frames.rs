@@ -365,7 +365,17 @@ fn envelope_text<T: WriteJson>(
     identity: &str,
     payload: &T,
 ) -> String {
-    let mut buf = String::with_capacity(384);
+    // Acks and heartbeats fit in 384 bytes; the frames with maps and lists in their payload
+    // (results, errors, feedback, register) mostly outgrew that and were reallocated midway.
+    let cap = match head.kind {
+        FrameType::Result
+        | FrameType::CommandError
+        | FrameType::Feedback
+        | FrameType::Register
+        | FrameType::PkgEvent => 1024,
+        _ => 384,
+    };
+    let mut buf = String::with_capacity(cap);
     let mut o = JsonOut::new(&mut buf);
     o.raw("{\"type\":\"")
         .raw(head.kind.as_str())
