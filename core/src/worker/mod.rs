@@ -343,7 +343,12 @@ impl Worker {
             Ok(f) => f,
             Err(e) => return self.on_bad_frame(e),
         };
-        self.stats.frames_received.bump_name(&inbound.env.kind);
+        // The body is decoded by the type its `type` names, so it says the type without
+        // parsing the name again; only an unknown type is counted by its name.
+        match inbound.body.frame_type() {
+            Some(t) => self.stats.frames_received.bump(t),
+            None => self.stats.frames_received.bump_name(&inbound.env.kind),
+        }
         // `inbound` is this call's own value, so its id can be lent to `on_ack` as is.
         if let Some(for_id) = inbound.env.ack_for() {
             self.on_ack(for_id);
