@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod frame_counts;
+pub(crate) mod id_map;
 pub mod rng;
 pub mod scheduler;
 pub mod secret;

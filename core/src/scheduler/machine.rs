@@ -3,11 +3,11 @@
 //! Run logic (dispatch, results, errors) lives in `runs.rs`.
 
 use super::config::SchedulerConfig;
-use super::id_map::IdMap;
 use super::inject_id::envelope_id;
 use super::io::{AckIgnored, ConnId, SchedAction, SchedEvent, SchedInput};
-use super::outbound::ack_frame;
+use super::outbound::ack_frame_at;
 use super::state::{PkgEventRecord, RunState, SchedStats, SessionInfo};
+use crate::id_map::IdMap;
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::v1::codec::{decode, decode_light, Body, DecodeError, DecodeErrorKind, Inbound, Light};
@@ -243,7 +243,7 @@ impl Scheduler {
 
     fn send_ack(&mut self, now: Instant, conn: ConnId, acked: &Envelope) {
         let id = self.new_id();
-        let text = ack_frame(id, self.cfg.wall.rfc3339(now), acked);
+        let text = ack_frame_at(&id, self.cfg.wall.unix_micros(now), acked);
         self.stats.acks_sent += 1;
         self.actions.push_back(SchedAction::Send { conn, text });
     }

@@ -10,7 +10,6 @@
 //! node).
 
 mod config;
-mod id_map;
 mod inject_id;
 mod io;
 mod machine;

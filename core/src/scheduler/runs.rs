@@ -4,7 +4,7 @@
 
 use super::io::{Attribution, SchedEvent};
 use super::machine::{Scheduler, TimerKind};
-use super::outbound::{dispatch_frame, DispatchFields};
+use super::outbound::{dispatch_frame_at, DispatchFields};
 use super::spec::{validate, RunSpec, SubmitError};
 use super::state::{NodeState, NodeStatus, RunError, RunState, RunStatus};
 use crate::time::Instant;
@@ -85,13 +85,13 @@ impl Scheduler {
             return self.dispatch_failed(now, ri, ni, WORKER_UNAVAILABLE);
         };
         let id = self.new_id();
-        let ts = self.cfg.wall.rfc3339(now);
+        let ts = self.cfg.wall.unix_micros(now);
         let run = &self.runs[ri];
         let node = &run.nodes[ni];
         // Invariant: a node is dispatched only after `make_ready` gave it a seq.
         let seq = node.seq.unwrap_or(0);
-        let text = dispatch_frame(
-            id.clone(),
+        let text = dispatch_frame_at(
+            &id,
             ts,
             &DispatchFields {
                 run_id: &run.run_id,

@@ -3,6 +3,8 @@
 //! deadline is met); a different task holding the same key is a violation.
 
 use super::task::{TaskKey, TaskSpec};
+use crate::id_map::{FixedMap, IdMap};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,27 +28,33 @@ pub enum Verdict {
 
 #[derive(Debug, Clone)]
 struct Held {
-    node_type: String,
+    /// The node type when it has a per-node limit (only those are counted).
+    limited_type: Option<String>,
     concurrency_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Admission {
     limits: AdmissionLimits,
-    running: BTreeMap<TaskKey, Held>,
+    /// Looked up by key; [`Admission::running_keys`] sorts the keys, so this map's order
+    /// reaches no output.
+    running: FixedMap<TaskKey, Held>,
     queued: VecDeque<TaskSpec>,
-    keys: BTreeMap<String, TaskKey>,
-    per_node_running: BTreeMap<String, u32>,
+    /// Only looked up and counted, never iterated (see `id_map`).
+    keys: IdMap<TaskKey>,
+    /// Running tasks per node type that has a per-node limit (no other type is ever looked
+    /// up); only looked up, never iterated.
+    per_node_running: IdMap<u32>,
 }
 
 impl Admission {
     pub fn new(limits: AdmissionLimits) -> Self {
         Admission {
             limits,
-            running: BTreeMap::new(),
+            running: FixedMap::default(),
             queued: VecDeque::new(),
-            keys: BTreeMap::new(),
-            per_node_running: BTreeMap::new(),
+            keys: IdMap::default(),
+            per_node_running: IdMap::default(),
         }
     }
 
@@ -75,8 +83,11 @@ impl Admission {
         self.running.len() + self.queued.len()
     }
 
-    pub fn running_keys(&self) -> impl Iterator<Item = &TaskKey> {
-        self.running.keys()
+    /// The running tasks' keys in `TaskKey` order (what a `BTreeMap` of them iterated in).
+    pub fn running_keys(&self) -> Vec<&TaskKey> {
+        let mut keys: Vec<&TaskKey> = self.running.keys().collect();
+        keys.sort_unstable();
+        keys
     }
 
     /// Concurrency keys currently held (running or queued), as the Python guard counts them.
@@ -138,14 +149,19 @@ impl Admission {
     }
 
     fn mark_running(&mut self, spec: &TaskSpec) {
-        *self
-            .per_node_running
-            .entry(spec.node_type.clone())
-            .or_insert(0) += 1;
+        let limited = self.limits.per_node.contains_key(&spec.node_type);
+        if limited {
+            match self.per_node_running.get_mut(&spec.node_type) {
+                Some(n) => *n += 1,
+                None => {
+                    self.per_node_running.insert(spec.node_type.clone(), 1);
+                }
+            }
+        }
         self.running.insert(
             spec.key.clone(),
             Held {
-                node_type: spec.node_type.clone(),
+                limited_type: limited.then(|| spec.node_type.clone()),
                 concurrency_key: spec.concurrency_key.clone(),
             },
         );
@@ -157,15 +173,20 @@ impl Admission {
         let Some(held) = self.running.remove(key) else {
             return Vec::new();
         };
-        if let Some(n) = self.per_node_running.get_mut(&held.node_type) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.per_node_running.remove(&held.node_type);
+        if let Some(t) = &held.limited_type {
+            if let Some(n) = self.per_node_running.get_mut(t) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.per_node_running.remove(t);
+                }
             }
         }
         if let Some(k) = held.concurrency_key {
-            if self.keys.get(&k) == Some(key) {
-                self.keys.remove(&k);
+            // One lookup for the check and the removal.
+            if let Entry::Occupied(e) = self.keys.entry(k) {
+                if e.get() == key {
+                    e.remove();
+                }
             }
         }
         self.start_ready()

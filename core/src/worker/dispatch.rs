@@ -5,6 +5,7 @@
 use super::frames::{error_payload, non_empty_message, task_details, Head};
 use super::io::{Action, Level};
 use super::{DuplicatePolicy, Worker};
+use crate::id_map::FixedMap;
 use crate::v1::codec::{DecodeError, DecodeErrorKind};
 use crate::v1::envelope::Envelope;
 use crate::v1::payloads::*;
@@ -12,7 +13,7 @@ use crate::v1::types::FrameType;
 use crate::work::task::codes;
 use crate::work::{Feedback, HandlerKey, TaskKey, TaskOutcome, TaskSpec, Verdict};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// What the worker remembers about an admitted task to build its terminal frame.
@@ -33,16 +34,20 @@ struct Cached {
 /// Terminal frames of recently finished tasks, to answer re-dispatches without re-running.
 #[derive(Debug)]
 pub(super) struct FinishedCache {
-    map: BTreeMap<TaskKey, Cached>,
+    /// Only looked up, never iterated (`order` keeps the age order; see `id_map`).
+    map: FixedMap<TaskKey, Cached>,
     order: VecDeque<TaskKey>,
     cap: usize,
 }
 
 impl FinishedCache {
     pub fn new(cap: usize) -> Self {
+        // Room for the first few hundred tasks up front: growing a hash map rehashes every
+        // key (two strings each) at each doubling, which showed in the simulator's profile.
+        let initial = cap.clamp(1, 256);
         FinishedCache {
-            map: BTreeMap::new(),
-            order: VecDeque::new(),
+            map: FixedMap::with_capacity_and_hasher(initial, Default::default()),
+            order: VecDeque::with_capacity(initial),
             cap: cap.max(1),
         }
     }
@@ -80,17 +85,21 @@ impl FinishedCache {
 }
 
 impl Worker {
-    pub(super) fn on_dispatch(&mut self, env: Envelope, mut d: DispatchPayload) {
-        self.ack_dispatch(&env.id, env.corr.clone(), env.seq);
-        let key = TaskKey {
-            run_id: d.run_id.clone(),
-            task_id: d.task_id.clone(),
-        };
-        // The task takes the parameters (the one large field; nothing else reads them).
-        let parameters = std::mem::take(&mut d.parameters);
+    pub(super) fn on_dispatch(&mut self, mut env: Envelope, mut d: DispatchPayload) {
+        self.ack_dispatch(&env.id, env.corr.take(), env.seq);
+        // The task takes the dispatch's strings and parameters (moved, not copied: nothing
+        // else reads `d` after this).
+        let spec = self.task_spec(&env, &mut d);
+        let key = spec.key.clone();
         // Only the refusals below need the details map: built when one happens (three
         // owned strings in a map were ~550 instructions on every dispatch).
-        let details = || task_details(Some(&d.run_id), Some(&d.task_id), Some(&d.node_id));
+        let details = || {
+            task_details(
+                Some(&spec.key.run_id),
+                Some(&spec.key.task_id),
+                Some(&spec.node_id),
+            )
+        };
         let fail = |w: &mut Worker, code: &str, message: &str, where_: &str| {
             let p = error_payload(code, message, where_, details());
             w.emit_terminal_error(key.clone(), env.seq, p, false);
@@ -119,7 +128,6 @@ impl Worker {
             );
         }
 
-        let spec = self.task_spec(&env, &d, parameters);
         match self.admission.check(&spec) {
             Verdict::Duplicate => {
                 self.stats.duplicates += 1;
@@ -167,8 +175,13 @@ impl Worker {
                     );
                     return fail(self, codes::RESOURCE_MISSING, &msg, "worker.resources");
                 }
-                let hk = HandlerKey::new(&d.package_name, &d.package_version, &d.node_type);
-                if !self.inventory.has_handler(&hk) {
+                if !self.inventory.has_handler_parts(
+                    &spec.package_name,
+                    &spec.package_version,
+                    &spec.node_type,
+                ) {
+                    let hk =
+                        HandlerKey::new(&spec.package_name, &spec.package_version, &spec.node_type);
                     let msg = format!("Handler not registered: {hk}");
                     return fail(self, codes::RUNNER_FAILURE, &msg, "worker.runner");
                 }
@@ -176,7 +189,7 @@ impl Worker {
                     key.clone(),
                     DispatchMeta {
                         seq: env.seq,
-                        node_id: d.node_id.clone(),
+                        node_id: spec.node_id.clone(),
                         metadata: spec.metadata.clone(),
                     },
                 );
@@ -196,14 +209,10 @@ impl Worker {
         }
     }
 
-    /// The task a dispatch describes, with `d`'s parameters (moved out of it by the caller
-    /// rather than copied).
-    fn task_spec(
-        &self,
-        env: &Envelope,
-        d: &DispatchPayload,
-        parameters: Map<String, Value>,
-    ) -> TaskSpec {
+    /// The task a dispatch describes, its strings and parameters moved out of `d` (the
+    /// caller reads nothing else from it but `resource_refs`).
+    fn task_spec(&self, env: &Envelope, d: &mut DispatchPayload) -> TaskSpec {
+        let take = std::mem::take::<String>;
         let mut metadata = Map::new();
         if let Some(k) = &d.concurrency_key {
             metadata.insert("concurrency_key".into(), Value::String(k.clone()));
@@ -223,16 +232,16 @@ impl Worker {
         }
         TaskSpec {
             key: TaskKey {
-                run_id: d.run_id.clone(),
-                task_id: d.task_id.clone(),
+                run_id: take(&mut d.run_id),
+                task_id: take(&mut d.task_id),
             },
-            node_id: d.node_id.clone(),
-            node_type: d.node_type.clone(),
-            package_name: d.package_name.clone(),
-            package_version: d.package_version.clone(),
-            parameters,
+            node_id: take(&mut d.node_id),
+            node_type: take(&mut d.node_type),
+            package_name: take(&mut d.package_name),
+            package_version: take(&mut d.package_version),
+            parameters: std::mem::take(&mut d.parameters),
             timeout: d.constraints.timeout_ms.map(Duration::from_millis),
-            concurrency_key: d.concurrency_key.clone().filter(|k| !k.is_empty()),
+            concurrency_key: d.concurrency_key.take().filter(|k| !k.is_empty()),
             metadata,
             tenant: self.cfg.tenant.clone(),
             seq: env.seq,
@@ -265,14 +274,15 @@ impl Worker {
             }
             m
         });
-        let metrics: BTreeMap<String, f64> = fb
-            .metrics
-            .into_iter()
-            .filter(|(_, v)| v.is_finite())
-            .collect();
+        // Filtered in place: the same sorted map without rebuilding it.
+        let mut metrics = fb.metrics;
+        metrics.retain(|_, v| v.is_finite());
+        // The payload takes the key's strings (nothing reads `task` after it).
+        let TaskKey { run_id, task_id } = task;
+        let corr = Some(task_id.clone());
         let payload = FeedbackPayload {
-            run_id: task.run_id.clone(),
-            task_id: task.task_id.clone(),
+            run_id,
+            task_id,
             stage: fb.stage.filter(|s| !s.is_empty()),
             progress: fb
                 .progress
@@ -283,10 +293,7 @@ impl Worker {
             metrics: (!metrics.is_empty()).then_some(metrics),
             metadata,
         };
-        let frame = self.build_frame(
-            Head::new(FrameType::Feedback).corr(Some(task.task_id.clone())),
-            &payload,
-        );
+        let frame = self.build_frame(Head::new(FrameType::Feedback).corr(corr), &payload);
         self.send(frame);
     }
 
@@ -302,6 +309,9 @@ impl Worker {
             return;
         }
         self.stats.tasks_finished += 1;
+        // Released first so `task` can move into the terminal frame below; admission state
+        // reaches nothing that frame's building reads (the freed tasks start after it).
+        let ready = self.admission.finish(&task);
         let meta = self.dispatches.remove(&task);
         let (seq, node_id, ctx_meta) = match meta {
             Some(m) => (m.seq, m.node_id, m.metadata),
@@ -335,9 +345,12 @@ impl Worker {
                     }),
                     _ => None,
                 };
+                // The payload borrows the key's strings for the frame and gives them back.
+                let TaskKey { run_id, task_id } = task;
+                let corr = Some(task_id.clone());
                 let payload = ResultPayload {
-                    run_id: task.run_id.clone(),
-                    task_id: task.task_id.clone(),
+                    run_id,
+                    task_id,
                     status: c.status,
                     result: c.result,
                     duration_ms: Some(c.duration_ms),
@@ -346,17 +359,21 @@ impl Worker {
                     error,
                 };
                 let head = Head::new(FrameType::Result)
-                    .corr(Some(task.task_id.clone()))
+                    .corr(corr)
                     .seq(seq)
                     .request_ack();
                 let frame = self.build_frame(head, &payload);
+                let task = TaskKey {
+                    run_id: payload.run_id,
+                    task_id: payload.task_id,
+                };
                 self.finished.remember(
                     task.clone(),
                     FrameType::Result,
                     frame.text().to_string(),
                     frame.id.clone(),
                 );
-                self.emit_durable(frame, Some(task.clone()));
+                self.emit_durable(frame, Some(task));
             }
             TaskOutcome::Failed(f) => {
                 let p = error_payload(
@@ -365,10 +382,9 @@ impl Worker {
                     "worker.runner",
                     task_details(Some(&task.run_id), Some(&task.task_id), Some(&node_id)),
                 );
-                self.emit_terminal_error(task.clone(), seq, p, true);
+                self.emit_terminal_error(task, seq, p, true);
             }
         }
-        let ready = self.admission.finish(&task);
         for spec in ready {
             self.start_task(spec);
         }

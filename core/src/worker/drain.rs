@@ -94,7 +94,7 @@ impl Worker {
         if let Some(d) = &mut self.draining {
             d.cancelled = true;
         }
-        let running: Vec<_> = self.admission.running_keys().cloned().collect();
+        let running: Vec<_> = self.admission.running_keys().into_iter().cloned().collect();
         for task in running {
             self.push(Action::CancelTask {
                 task,

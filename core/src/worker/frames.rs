@@ -94,7 +94,23 @@ impl Worker {
         }
     }
 
+    /// The `register` frame, its payload written from the configuration and inventory in
+    /// place ([`RegisterOut`]) rather than copied into a `RegisterPayload` first.
     pub(crate) fn register_frame(&mut self, empty_inventory: bool) -> OutFrame {
+        let head = Head::new(FrameType::Register).request_ack();
+        let id = self.rng.uuid_v4();
+        let ts = self.cfg.wall.unix_micros(self.now);
+        let payload = RegisterOut {
+            cfg: &self.cfg,
+            inventory: (!empty_inventory).then_some(&self.inventory),
+        };
+        let text = envelope_text(&head, &id, ts, &self.identity_json, &payload);
+        OutFrame::new(head.kind, id, head.corr, head.seq, text)
+    }
+
+    /// The payload [`RegisterOut`] writes, as a value (the oracle of its test).
+    #[cfg(test)]
+    fn register_payload(&self, empty_inventory: bool) -> RegisterPayload {
         let packages = if empty_inventory {
             Vec::new()
         } else {
@@ -107,7 +123,7 @@ impl Worker {
         };
         let per_node =
             (!self.cfg.per_node_limits.is_empty()).then(|| self.cfg.per_node_limits.clone());
-        let payload = RegisterPayload {
+        RegisterPayload {
             capabilities: Capabilities {
                 concurrency: Concurrency {
                     max_parallel: self.cfg.max_parallel.max(1),
@@ -124,8 +140,7 @@ impl Worker {
             },
             packages,
             channels: None,
-        };
-        self.build_frame(Head::new(FrameType::Register).request_ack(), &payload)
+        }
     }
 
     pub(crate) fn heartbeat_frame(&mut self) -> (OutFrame, bool) {
@@ -169,6 +184,63 @@ struct AckOut<'a> {
 impl WriteJson for AckOut<'_> {
     fn write_json(&self, o: &mut JsonOut<'_>) {
         o.raw("{\"ok\":true,\"for\":").str(self.for_id).raw("}");
+    }
+}
+
+/// The `register` payload borrowed from the configuration and inventory: written exactly as
+/// the `RegisterPayload` built from them serialises (max_parallel at least 1, per-node limits
+/// only when configured, `["builtin"]` when no runtime is configured, empty features dropped,
+/// installed packages only, no channels); `register_out_equals_the_payload` compares the two.
+struct RegisterOut<'a> {
+    cfg: &'a super::WorkerConfig,
+    /// `None`: an empty package list (a draining worker attracts no work).
+    inventory: Option<&'a crate::work::Inventory>,
+}
+
+impl WriteJson for RegisterOut<'_> {
+    fn write_json(&self, o: &mut JsonOut<'_>) {
+        let c = self.cfg;
+        o.raw("{\"capabilities\":{\"concurrency\":{\"max_parallel\":")
+            .u64(u64::from(c.max_parallel.max(1)));
+        if !c.per_node_limits.is_empty() {
+            o.raw(",\"per_node_limits\":{");
+            for (i, (k, v)) in c.per_node_limits.iter().enumerate() {
+                if i > 0 {
+                    o.raw(",");
+                }
+                o.str(k).raw(":").u64(u64::from(*v));
+            }
+            o.raw("}");
+        }
+        o.raw("},\"runtimes\":");
+        if c.runtimes.is_empty() {
+            o.raw("[\"builtin\"]");
+        } else {
+            o.str_array(&c.runtimes);
+        }
+        o.raw(",\"features\":[");
+        for (i, f) in c.features.iter().filter(|f| !f.is_empty()).enumerate() {
+            if i > 0 {
+                o.raw(",");
+            }
+            o.str(f);
+        }
+        o.raw("]},\"packages\":[");
+        for (i, p) in self
+            .inventory
+            .into_iter()
+            .flat_map(|v| v.installed())
+            .enumerate()
+        {
+            o.raw(if i > 0 { ",{\"name\":" } else { "{\"name\":" });
+            o.str(&p.name).raw(",\"version\":").str(&p.version);
+            o.raw(match p.status {
+                PackageStatus::Installed => ",\"status\":\"installed\"}",
+                PackageStatus::Missing => ",\"status\":\"missing\"}",
+                PackageStatus::Failed => ",\"status\":\"failed\"}",
+            });
+        }
+        o.raw("]}");
     }
 }
 
@@ -293,7 +365,17 @@ fn envelope_text<T: WriteJson>(
     identity: &str,
     payload: &T,
 ) -> String {
-    let mut buf = String::with_capacity(384);
+    // Acks and heartbeats fit in 384 bytes; the frames with maps and lists in their payload
+    // (results, errors, feedback, register) mostly outgrew that and were reallocated midway.
+    let cap = match head.kind {
+        FrameType::Result
+        | FrameType::CommandError
+        | FrameType::Feedback
+        | FrameType::Register
+        | FrameType::PkgEvent => 1024,
+        _ => 384,
+    };
+    let mut buf = String::with_capacity(cap);
     let mut o = JsonOut::new(&mut buf);
     o.raw("{\"type\":\"")
         .raw(head.kind.as_str())
@@ -427,6 +509,55 @@ mod tests {
             healthy: h.healthy,
             metrics,
             packages: None,
+        }
+    }
+
+    #[test]
+    fn register_out_equals_the_payload() {
+        use crate::v1::payload_json::to_json;
+        use crate::worker::WorkerConfig;
+        let entry = |name: &str, version: &str, status| PackageEntry {
+            name: name.into(),
+            version: version.into(),
+            status,
+        };
+        for case in 0..16u32 {
+            let mut cfg = WorkerConfig {
+                max_parallel: case % 3,
+                ..WorkerConfig::default()
+            };
+            if case & 1 != 0 {
+                cfg.per_node_limits = [("slow".to_string(), 1), ("q\"t".to_string(), 7)].into();
+            }
+            if case & 2 != 0 {
+                cfg.runtimes = Vec::new();
+            }
+            if case & 4 != 0 {
+                cfg.features = vec!["".into(), "stream".into(), "".into(), "é\n".into()];
+            }
+            let mut w = Worker::new(cfg);
+            if case & 8 != 0 {
+                w.inventory.packages = [
+                    entry("b", "1", PackageStatus::Installed),
+                    entry("a", "2", PackageStatus::Failed),
+                    entry("a", "1\"", PackageStatus::Installed),
+                    entry("c", "0", PackageStatus::Missing),
+                ]
+                .into();
+            }
+            for empty in [false, true] {
+                let out = RegisterOut {
+                    cfg: &w.cfg,
+                    inventory: (!empty).then_some(&w.inventory),
+                };
+                let want = w.register_payload(empty);
+                assert_eq!(to_json(&out), to_json(&want), "case {case}, empty {empty}");
+                assert_eq!(
+                    to_json(&out),
+                    serde_json::to_string(&want).unwrap(),
+                    "case {case}, empty {empty}"
+                );
+            }
         }
     }
 

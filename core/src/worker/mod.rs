@@ -38,6 +38,7 @@ pub use crate::frame_counts::FrameCounts;
 pub use config::{DuplicatePolicy, WorkerConfig};
 pub use io::*;
 
+use crate::id_map::FixedMap;
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::v1::codec::{decode, decode_light, Body, DecodeError, Inbound, Light};
@@ -86,7 +87,8 @@ pub struct Worker {
 
     // work
     admission: Admission,
-    dispatches: BTreeMap<crate::work::TaskKey, dispatch::DispatchMeta>,
+    /// Only looked up, never iterated (see `id_map`).
+    dispatches: FixedMap<crate::work::TaskKey, dispatch::DispatchMeta>,
     finished: dispatch::FinishedCache,
     inventory: Inventory,
     health: HostHealth,
@@ -121,7 +123,7 @@ impl Worker {
             rel: Reliability::default(),
             outbox: OutboxModel::default(),
             admission: Admission::new(limits),
-            dispatches: BTreeMap::new(),
+            dispatches: FixedMap::default(),
             finished,
             inventory: Inventory::default(),
             health: HostHealth {
@@ -341,7 +343,12 @@ impl Worker {
             Ok(f) => f,
             Err(e) => return self.on_bad_frame(e),
         };
-        self.stats.frames_received.bump_name(&inbound.env.kind);
+        // The body is decoded by the type its `type` names, so it says the type without
+        // parsing the name again; only an unknown type is counted by its name.
+        match inbound.body.frame_type() {
+            Some(t) => self.stats.frames_received.bump(t),
+            None => self.stats.frames_received.bump_name(&inbound.env.kind),
+        }
         // `inbound` is this call's own value, so its id can be lent to `on_ack` as is.
         if let Some(for_id) = inbound.env.ack_for() {
             self.on_ack(for_id);

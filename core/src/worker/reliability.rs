@@ -3,9 +3,9 @@
 
 use super::io::{Level, OutFrame};
 use super::Worker;
+use crate::id_map::IdMap;
 use crate::time::Instant;
 use crate::v1::types::FrameType;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,9 +16,33 @@ pub(super) enum Class {
     Outbox,
 }
 
+/// What a tracked frame keeps to be sent again.
+#[derive(Debug, Clone)]
+enum Kept {
+    /// A session frame, whole.
+    Frame(OutFrame),
+    /// An outbox frame: its text is the outbox model's entry under the same id (which lives
+    /// at least as long as this: both go on its ack, and a superseded entry is forgotten here
+    /// first), so only the envelope fields the frame carries besides its text are kept.
+    Outbox {
+        kind: FrameType,
+        corr: Option<String>,
+        seq: Option<u64>,
+    },
+}
+
+impl Kept {
+    fn kind(&self) -> FrameType {
+        match self {
+            Kept::Frame(f) => f.kind,
+            Kept::Outbox { kind, .. } => *kind,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Pending {
-    frame: OutFrame,
+    kept: Kept,
     class: Class,
     resends: u32,
     /// None while the connection is down (outbox frames wait for the next registration).
@@ -35,7 +59,9 @@ struct ExtraAck {
 
 #[derive(Debug, Default)]
 pub(super) struct Reliability {
-    pending: BTreeMap<String, Pending>,
+    /// By envelope id. Its order reaches no output: the resend pass sorts the due ids (the
+    /// order a `BTreeMap` gave), every other pass is order-free (min, retain, update all).
+    pending: IdMap<Pending>,
     extra_acks: Vec<ExtraAck>,
 }
 
@@ -65,10 +91,18 @@ impl Worker {
 
     pub(super) fn send_tracked(&mut self, frame: OutFrame, class: Class) {
         let next = self.now + self.retry_delay(0);
+        let kept = match class {
+            Class::Session => Kept::Frame(frame.clone()),
+            Class::Outbox => Kept::Outbox {
+                kind: frame.kind,
+                corr: frame.corr.clone(),
+                seq: frame.seq,
+            },
+        };
         self.rel.pending.insert(
             frame.id.clone(),
             Pending {
-                frame: frame.clone(),
+                kept,
                 class,
                 resends: 0,
                 next_at: Some(next),
@@ -86,15 +120,13 @@ impl Worker {
                 self,
                 Level::Debug,
                 "ack resolved",
-                "type" => super::LogValue::Static(p.frame.kind.as_str()),
+                "type" => super::LogValue::Static(p.kept.kind().as_str()),
                 "for" => for_id,
                 "resends" => p.resends,
             );
         }
-        if self.outbox.remove(for_id) {
-            self.push(super::Action::Forget {
-                id: for_id.to_string(),
-            });
+        if let Some(id) = self.outbox.remove(for_id) {
+            self.push(super::Action::Forget { id });
         }
         if self.handshake_id.as_deref() == Some(for_id) {
             self.handshake_id = None;
@@ -114,20 +146,30 @@ impl Worker {
 
     pub(super) fn fire_reliability_timers(&mut self) {
         let now = self.now;
-        let due: Vec<String> = self
+        let mut due: Vec<String> = self
             .rel
             .pending
             .iter()
             .filter(|(_, p)| p.next_at.is_some_and(|t| t <= now))
             .map(|(id, _)| id.clone())
             .collect();
+        // In id order, as ever: each resend draws its jitter from the RNG in this order.
+        due.sort_unstable();
         for id in due {
-            let Some((resends_done, kind, frame)) = self
-                .rel
-                .pending
-                .get(&id)
-                .map(|p| (p.resends, p.frame.kind, p.frame.clone()))
-            else {
+            let Some(p) = self.rel.pending.get(&id) else {
+                continue;
+            };
+            let (resends_done, kind) = (p.resends, p.kept.kind());
+            let frame = match &p.kept {
+                Kept::Frame(f) => Some(f.clone()),
+                Kept::Outbox { kind, corr, seq } => self.outbox.text(&id).map(|text| {
+                    OutFrame::new(*kind, id.clone(), corr.clone(), *seq, text.to_string())
+                }),
+            };
+            let Some(frame) = frame else {
+                // Unreachable while the outbox entry outlives its tracking (see `Kept`);
+                // without its text there is nothing to re-send.
+                self.rel.pending.remove(&id);
                 continue;
             };
             if resends_done >= self.cfg.ack_retry_attempts {
@@ -176,10 +218,9 @@ impl Worker {
     /// Acks a dispatch now and schedules the extra acks that defeat the scheduler's
     /// ack-registration race (spec §5.1).
     pub(super) fn ack_dispatch(&mut self, for_id: &str, corr: Option<String>, seq: Option<u64>) {
-        let ack = self.ack_frame(for_id, corr.clone(), seq);
-        self.send(ack);
-        let delays = self.cfg.extra_ack_delays.clone();
-        for d in delays {
+        // Scheduling the extra acks draws nothing from the RNG, so they may be queued before
+        // the ack is built; the ack then takes `corr` itself.
+        for &d in &self.cfg.extra_ack_delays {
             self.rel.extra_acks.push(ExtraAck {
                 at: self.now + d,
                 for_id: for_id.to_string(),
@@ -187,6 +228,8 @@ impl Worker {
                 seq,
             });
         }
+        let ack = self.ack_frame(for_id, corr, seq);
+        self.send(ack);
     }
 
     /// The connection ended: session frames are void; outbox frames wait for re-registration.

@@ -1,5 +1,6 @@
-//! Maps keyed by an id string that are only ever looked up, never iterated (run ids, dispatch
-//! ids): a hash map with a fixed hasher. A `BTreeMap<String, _>` compared the key against
+//! Maps keyed by an id string (or a key made of id strings, such as a `TaskKey`) whose order
+//! never reaches an output (run ids, dispatch ids, the worker's per-task tables): a hash map
+//! with a fixed hasher. A `BTreeMap<String, _>` compared the key against
 //! several stored ids per lookup (ids share prefixes such as `run-`, so each comparison was a
 //! `memcmp` call); here one hash of the key and usually one comparison suffice. The hasher is
 //! fixed, not seeded, so the machine stays deterministic; since nothing iterates these maps,
@@ -9,6 +10,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 pub(crate) type IdMap<V> = HashMap<String, V, BuildHasherDefault<IdHasher>>;
+
+/// The same map for any hashable key (a `TaskKey` hashes its two strings).
+pub(crate) type FixedMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// A multiply-rotate hash over 8-byte words (the FxHash step), enough to spread short ids
 /// over the buckets; not meant to resist chosen keys.
