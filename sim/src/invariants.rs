@@ -10,7 +10,6 @@ use astra_core::work::{Inventory, TaskKey, TaskSpec};
 use astra_core::worker::OutboxEntry;
 use astra_core::Instant;
 use serde_json::Value;
-use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
@@ -529,7 +528,7 @@ impl Checker {
         &mut self,
         now: Instant,
         known: impl Fn(&TaskKey) -> bool,
-        recorded: &BTreeSet<TaskKey>,
+        recorded: &LookupSet<TaskKey>,
     ) {
         let mut lost: Vec<&TaskKey> = self
             .persisted

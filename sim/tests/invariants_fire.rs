@@ -12,7 +12,6 @@ use astra_sim::invariants::Cause;
 use astra_sim::store::PackageStore;
 use astra_sim::{run_seed, Checker, FaultSet, Invariant, Sabotage, SimOptions};
 use serde_json::Map;
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 fn key(t: &str) -> TaskKey {
@@ -228,7 +227,7 @@ fn no_lost_result_fires_in_the_checker_and_through_a_lying_disk() {
         &result_entry("e1", "a", 1),
         Cause::Finished(&key("a")),
     );
-    c.check_recorded(T, |_| true, &BTreeSet::new());
+    c.check_recorded(T, |_| true, &astra_sim::lookup::LookupSet::default());
     assert_eq!(fired(&c), vec![Invariant::NoLostResult]);
 
     // A disk that loses the outbox on a crash loses results somewhere in a few crashy seeds.

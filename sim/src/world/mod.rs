@@ -11,7 +11,7 @@ mod workers;
 use crate::event::{Ev, Rec};
 use crate::hash::LogHash;
 use crate::invariants::Checker;
-use crate::lookup::LookupMap;
+use crate::lookup::{LookupMap, LookupSet};
 use crate::options::SimOptions;
 use crate::outcome::{Outcome, SimStats};
 use crate::queue::EventQueue;
@@ -23,7 +23,7 @@ use astra_core::scheduler::{ConnId, Scheduler};
 use astra_core::work::{Feedback, TaskKey, TaskOutcome};
 use astra_core::worker::{PackageOp, Worker, WorkerConfig};
 use astra_core::Instant;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// A task the simulated executor is running.
@@ -76,9 +76,9 @@ pub struct Sim {
     sched_timer_at: Option<Instant>,
     sched_token: u64,
     /// (run, node) the current scheduler recorded a result or error for.
-    recorded: BTreeSet<TaskKey>,
+    recorded: LookupSet<TaskKey>,
     /// Tasks whose acked execution died with a crashed worker.
-    crash_lost: BTreeSet<TaskKey>,
+    crash_lost: LookupSet<TaskKey>,
     checker: Checker,
     trace: Trace,
     hash: LogHash,
@@ -147,8 +147,8 @@ impl Sim {
             sched_gen: 0,
             sched_timer_at: None,
             sched_token: 0,
-            recorded: BTreeSet::new(),
-            crash_lost: BTreeSet::new(),
+            recorded: LookupSet::default(),
+            crash_lost: LookupSet::default(),
             checker,
             trace,
             hash: LogHash::default(),
