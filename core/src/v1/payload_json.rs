@@ -110,20 +110,29 @@ impl WriteJson for RegisterPayload {
         o.raw("},\"runtimes\":").str_array(&c.runtimes);
         o.raw(",\"features\":").str_array(&c.features);
         o.raw("},\"packages\":[");
-        for (i, p) in self.packages.iter().enumerate() {
-            o.raw(if i > 0 { ",{\"name\":" } else { "{\"name\":" });
-            o.str(&p.name).raw(",\"version\":").str(&p.version);
-            o.raw(match p.status {
-                PackageStatus::Installed => ",\"status\":\"installed\"}",
-                PackageStatus::Missing => ",\"status\":\"missing\"}",
-                PackageStatus::Failed => ",\"status\":\"failed\"}",
-            });
-        }
+        package_entries(o, &self.packages);
         o.raw("]");
         if let Some(ch) = &self.channels {
             o.raw(",\"channels\":").str_array(ch);
         }
         o.raw("}");
+    }
+}
+
+/// The `PackageEntry` objects of a `packages` array, comma-separated, in the derive's field
+/// order (the register payload's writer and the worker's in-place register share it).
+pub(crate) fn package_entries<'p>(
+    o: &mut JsonOut<'_>,
+    entries: impl IntoIterator<Item = &'p PackageEntry>,
+) {
+    for (i, p) in entries.into_iter().enumerate() {
+        o.raw(if i > 0 { ",{\"name\":" } else { "{\"name\":" });
+        o.str(&p.name).raw(",\"version\":").str(&p.version);
+        o.raw(match p.status {
+            PackageStatus::Installed => ",\"status\":\"installed\"}",
+            PackageStatus::Missing => ",\"status\":\"missing\"}",
+            PackageStatus::Failed => ",\"status\":\"failed\"}",
+        });
     }
 }
 

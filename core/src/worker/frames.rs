@@ -226,20 +226,10 @@ impl WriteJson for RegisterOut<'_> {
             o.str(f);
         }
         o.raw("]},\"packages\":[");
-        for (i, p) in self
-            .inventory
-            .into_iter()
-            .flat_map(|v| v.installed())
-            .enumerate()
-        {
-            o.raw(if i > 0 { ",{\"name\":" } else { "{\"name\":" });
-            o.str(&p.name).raw(",\"version\":").str(&p.version);
-            o.raw(match p.status {
-                PackageStatus::Installed => ",\"status\":\"installed\"}",
-                PackageStatus::Missing => ",\"status\":\"missing\"}",
-                PackageStatus::Failed => ",\"status\":\"failed\"}",
-            });
-        }
+        crate::v1::payload_json::package_entries(
+            o,
+            self.inventory.into_iter().flat_map(|v| v.installed()),
+        );
         o.raw("]}");
     }
 }
