@@ -88,6 +88,32 @@ impl LogHash {
     }
 }
 
+/// The action-log hash as a run keeps it: `None` when nobody will read the value (a sweep
+/// without `--check-determinism`), so such a run does not pay for hashing every frame.
+#[derive(Debug, Clone, Copy)]
+pub struct OptHash(Option<LogHash>);
+
+impl OptHash {
+    pub fn new(on: bool) -> Self {
+        OptHash(on.then(LogHash::default))
+    }
+    #[inline]
+    pub fn u64(&mut self, v: u64) {
+        if let Some(h) = &mut self.0 {
+            h.u64(v);
+        }
+    }
+    #[inline]
+    pub fn str(&mut self, s: &str) {
+        if let Some(h) = &mut self.0 {
+            h.str(s);
+        }
+    }
+    pub fn value(&self) -> Option<u64> {
+        self.0.map(|h| h.value())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +163,19 @@ mod tests {
         let mut h = LogHash::default();
         h.str(&"0123456789".repeat(7));
         assert_eq!(h.value(), PINNED_LONG);
+    }
+
+    #[test]
+    fn opt_hash_is_the_log_hash_or_nothing() {
+        let (mut on, mut off, mut plain) =
+            (OptHash::new(true), OptHash::new(false), LogHash::default());
+        for h in [&mut on, &mut off] {
+            h.u64(7);
+            h.str("astra");
+        }
+        plain.u64(7);
+        plain.str("astra");
+        assert_eq!(on.value(), Some(plain.value()));
+        assert_eq!(off.value(), None);
     }
 }

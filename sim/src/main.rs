@@ -27,19 +27,24 @@ fn options(a: &cli::Args, seed: u64) -> SimOptions {
     }
 }
 
+/// A log hash as 16 hex digits (`--seed` always keeps it).
+fn hex(h: Option<u64>) -> String {
+    h.map_or_else(|| "off".to_string(), |h| format!("{h:016x}"))
+}
+
 fn one(a: &cli::Args, seed: u64) -> ExitCode {
     let opts = options(a, seed);
     let t = std::time::Instant::now();
     let o = run_seed(opts.clone());
     let wall = t.elapsed().as_secs_f64();
     println!(
-        "seed={} events={} simulated={:.1}s wall={:.3}s events/s={:.0} hash={:016x}",
+        "seed={} events={} simulated={:.1}s wall={:.3}s events/s={:.0} hash={}",
         o.seed,
         o.events,
         o.sim_time.as_secs_f64(),
         wall,
         o.events as f64 / wall.max(1e-9),
-        o.log_hash
+        hex(o.log_hash)
     );
     println!("{:?}", o.stats);
     let mut ok = o.passed();
@@ -47,10 +52,10 @@ fn one(a: &cli::Args, seed: u64) -> ExitCode {
         let again = run_seed(opts);
         let same = again.log_hash == o.log_hash && again.events == o.events;
         println!(
-            "determinism: {} (hash {:016x} vs {:016x})",
+            "determinism: {} (hash {} vs {})",
             if same { "OK" } else { "MISMATCH" },
-            o.log_hash,
-            again.log_hash
+            hex(o.log_hash),
+            hex(again.log_hash)
         );
         ok &= same;
     }

@@ -36,6 +36,9 @@ pub struct SimOptions {
     /// Off (tests only), every machine decodes the bytes itself, as before: the runs must be
     /// identical, action log hash included.
     pub decode_once: bool,
+    /// Keep the action-log hash (`Outcome::log_hash`). A sweep turns it off unless it checks
+    /// determinism: nothing else reads it, and hashing every frame's text costs ~4 % of a run.
+    pub hash_log: bool,
 }
 
 impl SimOptions {
@@ -50,6 +53,7 @@ impl SimOptions {
             sabotage: Sabotage::None,
             debug: false,
             decode_once: true,
+            hash_log: true,
         }
     }
 

@@ -59,8 +59,9 @@ pub struct Outcome {
     /// Queue pops that fed at least one machine input (see `SimStats::queue_pops`).
     pub events: u64,
     pub sim_time: Duration,
-    /// `LogHash` over every action of every machine with its time.
-    pub log_hash: u64,
+    /// `LogHash` over every action of every machine with its time; `None` when the run was
+    /// asked not to keep it (`SimOptions::hash_log`).
+    pub log_hash: Option<u64>,
     pub stats: SimStats,
     pub violation: Option<Violation>,
     /// The last events before the violation (empty on success).

@@ -166,6 +166,7 @@ pub fn run(sweep: &Sweep) -> Summary {
                     }
                     let opts = SimOptions {
                         seed: sweep.first_seed + i,
+                        hash_log: sweep.check_determinism,
                         ..sweep.opts.clone()
                     };
                     let o = run_seed(opts.clone());

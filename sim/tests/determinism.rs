@@ -11,6 +11,10 @@ fn same_seed_same_hash() {
     for seed in [3, 17, 12_345] {
         let a = run_seed(common::short(seed, 2.0));
         let b = run_seed(common::short(seed, 2.0));
+        assert!(
+            a.log_hash.is_some(),
+            "seed {seed}: the hash is kept by default"
+        );
         assert_eq!(a.log_hash, b.log_hash, "seed {seed}");
         assert_eq!(a.events, b.events, "seed {seed}");
         assert_eq!(a.stats, b.stats, "seed {seed}");
@@ -26,9 +30,27 @@ fn same_seed_same_hash() {
 #[test]
 fn different_seeds_different_hashes() {
     let hashes: BTreeSet<u64> = (0..12)
-        .map(|s| run_seed(common::short(s, 1.0)).log_hash)
+        .filter_map(|s| run_seed(common::short(s, 1.0)).log_hash)
         .collect();
     assert_eq!(hashes.len(), 12);
+}
+
+/// A run asked not to keep the hash is otherwise the same run.
+#[test]
+fn turning_the_hash_off_changes_nothing_else() {
+    for seed in [3, 17] {
+        let on = run_seed(common::short(seed, 2.0));
+        let off = run_seed(astra_sim::SimOptions {
+            hash_log: false,
+            ..common::short(seed, 2.0)
+        });
+        assert_eq!(off.log_hash, None);
+        assert_eq!(
+            (on.events, &on.stats),
+            (off.events, &off.stats),
+            "seed {seed}"
+        );
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ mod sched;
 mod workers;
 
 use crate::event::{Ev, Rec};
-use crate::hash::LogHash;
+use crate::hash::OptHash;
 use crate::invariants::Checker;
 use crate::lookup::{LookupMap, LookupSet};
 use crate::options::SimOptions;
@@ -81,7 +81,7 @@ pub struct Sim {
     crash_lost: LookupSet<TaskKey>,
     checker: Checker,
     trace: Trace,
-    hash: LogHash,
+    hash: OptHash,
     stats: SimStats,
     /// Queue pops that fed at least one machine input (what `events` reports).
     events: u64,
@@ -130,6 +130,7 @@ impl Sim {
             .collect();
         let sched = Scheduler::new(swarm.sched_cfg.clone());
         let trace = Trace::new(opts.trace_len);
+        let hash = OptHash::new(opts.hash_log);
         let stats = SimStats {
             workers: swarm.workers as u64,
             ..SimStats::default()
@@ -151,7 +152,7 @@ impl Sim {
             crash_lost: LookupSet::default(),
             checker,
             trace,
-            hash: LogHash::default(),
+            hash,
             stats,
             events: 0,
             inputs: 0,
