@@ -3,6 +3,8 @@
 use astra_sim::cli::{self, USAGE};
 use astra_sim::runner::{self, Sweep};
 use astra_sim::{run_seed, SimOptions};
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 mod fast_alloc;
@@ -32,12 +34,25 @@ fn hex(h: Option<u64>) -> String {
     h.map_or_else(|| "off".to_string(), |h| format!("{h:016x}"))
 }
 
+/// Writes the report to stdout. A reader that went away (`astra-sim --seed 3 | head -1`)
+/// is not an error: the run's verdict is still the exit code. `println!` would panic there.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("astra-sim: cannot write the report to stdout: {e}");
+        }
+    }
+}
+
 fn one(a: &cli::Args, seed: u64) -> ExitCode {
+    let mut out = String::new();
     let opts = options(a, seed);
     let t = std::time::Instant::now();
     let o = run_seed(opts.clone());
     let wall = t.elapsed().as_secs_f64();
-    println!(
+    let _ = writeln!(
+        out,
         "seed={} events={} simulated={:.1}s wall={:.3}s events/s={:.0} hash={}",
         o.seed,
         o.events,
@@ -46,12 +61,13 @@ fn one(a: &cli::Args, seed: u64) -> ExitCode {
         o.events as f64 / wall.max(1e-9),
         hex(o.log_hash)
     );
-    println!("{:?}", o.stats);
+    let _ = writeln!(out, "{:?}", o.stats);
     let mut ok = o.passed();
     if a.check_determinism {
         let again = run_seed(opts);
         let same = again.log_hash == o.log_hash && again.events == o.events;
-        println!(
+        let _ = writeln!(
+            out,
             "determinism: {} (hash {} vs {})",
             if same { "OK" } else { "MISMATCH" },
             hex(o.log_hash),
@@ -60,9 +76,12 @@ fn one(a: &cli::Args, seed: u64) -> ExitCode {
         ok &= same;
     }
     match o.failure_report() {
-        Some(r) => print!("{r}"),
-        None => println!("seed={} passed; replay: {}", o.seed, o.replay),
+        Some(r) => out.push_str(&r),
+        None => {
+            let _ = writeln!(out, "seed={} passed; replay: {}", o.seed, o.replay);
+        }
     }
+    emit(&out);
     if ok {
         ExitCode::SUCCESS
     } else {
@@ -80,9 +99,10 @@ fn sweep(a: &cli::Args, seeds: u64) -> ExitCode {
         progress: true,
     };
     let sum = runner::run(&s);
+    let mut out = String::new();
     for f in sum.failures.iter().take(3) {
         if let Some(r) = f.failure_report() {
-            println!("{r}");
+            let _ = writeln!(out, "{r}");
         }
     }
     if sum.failures.len() > 3 {
@@ -90,10 +110,10 @@ fn sweep(a: &cli::Args, seeds: u64) -> ExitCode {
             .iter()
             .map(|o| o.seed.to_string())
             .collect();
-        println!("further failing seeds: {}", rest.join(" "));
+        let _ = writeln!(out, "further failing seeds: {}", rest.join(" "));
     }
-    print!("{}", sum.table());
-    println!(
+    out.push_str(&sum.table());
+    let _ = writeln!(out,
         "command: astra-sim --seeds {seeds} --first-seed {} --workers {} --faults {} --minutes {} --jobs {}{}",
         a.first_seed,
         a.workers,
@@ -102,6 +122,7 @@ fn sweep(a: &cli::Args, seeds: u64) -> ExitCode {
         a.jobs,
         if a.check_determinism { " --check-determinism" } else { "" }
     );
+    emit(&out);
     if sum.failures.is_empty() && sum.nondeterministic.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -119,7 +140,7 @@ fn main() -> ExitCode {
         }
     };
     if a.help {
-        print!("{USAGE}");
+        emit(USAGE);
         return ExitCode::SUCCESS;
     }
     match (a.seed, a.seeds) {
