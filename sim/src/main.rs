@@ -4,7 +4,7 @@ use astra_sim::cli::{self, USAGE};
 use astra_sim::runner::{self, Sweep};
 use astra_sim::{run_seed, SimOptions};
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 mod fast_alloc;
@@ -96,7 +96,9 @@ fn sweep(a: &cli::Args, seeds: u64) -> ExitCode {
         seeds,
         jobs: a.jobs,
         check_determinism: a.check_determinism,
-        progress: true,
+        // A progress line redrawn with `\r` only where someone watches: a log file or a
+        // pipe gets the summary alone (and a profile-training run's counts stay the same).
+        progress: std::io::stderr().is_terminal(),
     };
     let sum = runner::run(&s);
     let mut out = String::new();
