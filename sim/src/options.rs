@@ -27,7 +27,8 @@ pub struct SimOptions {
     pub chaos: Duration,
     /// After the faults stop, every run must finish within this much virtual time.
     pub liveness_bound: Duration,
-    /// Events kept for the failure trace.
+    /// Events kept for the failure trace. A sweep runs with none and replays a failing
+    /// seed with this many (`runner::with_trace`).
     pub trace_len: usize,
     pub sabotage: Sabotage,
     /// Print every machine action and scheduler event to stderr (`--debug`).

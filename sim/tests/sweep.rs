@@ -69,3 +69,34 @@ fn no_faults_means_no_fault_counters() {
     );
     assert!(st.runs_finished >= 8, "{}", s.table());
 }
+
+/// A sweep runs without the failure trace and replays a failing seed to get it: the report
+/// is the same as the seed's own run with the trace on.
+#[test]
+fn a_failing_seed_in_a_sweep_gets_the_trace_of_its_replay() {
+    let opts = astra_sim::SimOptions {
+        sabotage: astra_sim::Sabotage::HangingExecutor,
+        liveness_bound: std::time::Duration::from_secs(60),
+        ..common::short(0, 1.0)
+    };
+    let sweep = Sweep {
+        opts: opts.clone(),
+        first_seed: 9,
+        seeds: 2,
+        jobs: 1,
+        check_determinism: false,
+        progress: false,
+    };
+    let s = runner::run(&sweep);
+    assert!(!s.failures.is_empty(), "{}", s.table());
+    assert!(s.nondeterministic.is_empty(), "{:?}", s.nondeterministic);
+    for f in &s.failures {
+        let own = astra_sim::run_seed(astra_sim::SimOptions {
+            seed: f.seed,
+            ..opts.clone()
+        });
+        assert_eq!(f.violation, own.violation, "seed {}", f.seed);
+        assert!(!f.trace.is_empty(), "seed {}: no trace", f.seed);
+        assert_eq!(f.trace, own.trace, "seed {}", f.seed);
+    }
+}
