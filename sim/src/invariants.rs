@@ -2,7 +2,7 @@
 //! what the simulator observes (actions, frames, executor starts). Tests feed it directly.
 
 use crate::event::{LightAt, Read};
-use crate::lookup::{map_with_room, set_with_room, LookupMap, LookupSet, TASKS_PER_PROCESS};
+use crate::lookup::{map_with_room, LookupMap, LookupSet, TASKS_PER_PROCESS};
 use astra_core::scheduler::SchedulerConfig;
 use astra_core::v1::codec::{decode, decode_light, Body, Inbound, Light};
 use astra_core::v1::payloads::PackageEntry;
@@ -102,20 +102,42 @@ struct Incarnation {
     hb_bound: Duration,
     running: LookupMap<TaskKey, Option<String>>,
     keys: LookupMap<String, TaskKey>,
-    starts: LookupMap<TaskKey, u32>,
-    exec_terminals: LookupMap<TaskKey, u32>,
-    /// Terminal frames of each task without `id`/`ts`: a match is a cached re-send.
-    canon: LookupMap<TaskKey, Vec<Terminal>>,
+    /// What this process did for each task it heard of (one lookup per observation).
+    tasks: LookupMap<TaskKey, TaskLog>,
     /// Original terminal frames per task during the current input.
     this_input: LookupMap<TaskKey, u32>,
     /// Ids of the `register` frames sent (only their first sending is checked; frame ids
     /// are unique per frame, so no other type's id can repeat one of these).
     register_ids: LookupSet<String>,
     dispatch_ids: LookupMap<String, TaskKey>,
-    acked: LookupSet<TaskKey>,
-    terminals: LookupSet<TaskKey>,
     registered_since: Option<Instant>,
     last_hb: Option<Instant>,
+}
+
+/// One task as one worker process saw it.
+#[derive(Debug, Default)]
+struct TaskLog {
+    /// Executions started.
+    starts: u32,
+    /// Original terminal frames persisted when one of its executions finished.
+    exec_terminals: u32,
+    /// Its terminal frames without `id`/`ts`: a match is a cached re-send.
+    canon: Vec<Terminal>,
+    /// The worker acked a dispatch of it.
+    acked: bool,
+    /// The worker persisted (or found on disk) a terminal frame for it.
+    terminal: bool,
+}
+
+impl Incarnation {
+    /// The task's log, created on first sight (the key is copied only then).
+    fn task(&mut self, key: &TaskKey) -> &mut TaskLog {
+        if !self.tasks.contains_key(key) {
+            self.tasks.insert(key.clone(), TaskLog::default());
+        }
+        // Present: inserted just above if it was not.
+        self.tasks.get_mut(key).expect("task log inserted above")
+    }
 }
 
 #[derive(Debug)]
@@ -274,12 +296,8 @@ impl Checker {
             *i = Incarnation {
                 max_parallel: max_parallel.max(1) as usize,
                 hb_bound,
-                starts: map_with_room(n),
-                exec_terminals: map_with_room(n),
-                canon: map_with_room(n),
+                tasks: map_with_room(n),
                 dispatch_ids: map_with_room(n),
-                acked: set_with_room(n),
-                terminals: set_with_room(n),
                 ..Incarnation::default()
             };
         }
@@ -291,7 +309,12 @@ impl Checker {
             .get(w)
             .map(|i| {
                 // In key order, as the ordered sets gave it (a violation names the first).
-                let mut lost: Vec<TaskKey> = i.acked.difference(&i.terminals).cloned().collect();
+                let mut lost: Vec<TaskKey> = i
+                    .tasks
+                    .iter()
+                    .filter(|(_, t)| t.acked && !t.terminal)
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 lost.sort_unstable();
                 lost
             })
@@ -330,7 +353,7 @@ impl Checker {
         }
         i.running
             .insert(spec.key.clone(), spec.concurrency_key.clone());
-        *i.starts.entry(spec.key.clone()).or_default() += 1;
+        i.task(&spec.key).starts += 1;
         if i.running.len() > i.max_parallel {
             bad.push((
                 Invariant::MaxParallel,
@@ -378,8 +401,8 @@ impl Checker {
                 match light {
                     Light::Heartbeat => i.last_hb = Some(now),
                     Light::Ack { for_id } => {
-                        if let Some(k) = i.dispatch_ids.get(for_id) {
-                            i.acked.insert(k.clone());
+                        if let Some(k) = i.dispatch_ids.get(for_id).cloned() {
+                            i.task(&k).acked = true;
                         }
                     }
                 }
@@ -412,8 +435,8 @@ impl Checker {
         match &f.body {
             Body::Heartbeat(_) => i.last_hb = Some(now),
             Body::Ack(_) => {
-                if let Some(k) = f.env.ack_for().and_then(|d| i.dispatch_ids.get(d)) {
-                    i.acked.insert(k.clone());
+                if let Some(k) = f.env.ack_for().and_then(|d| i.dispatch_ids.get(d)).cloned() {
+                    i.task(&k).acked = true;
                 }
             }
             Body::Register(r) if i.register_ids.insert(f.env.id.clone()) => {
@@ -436,16 +459,17 @@ impl Checker {
         let Some(i) = self.workers.get_mut(w) else {
             return;
         };
-        i.terminals.insert(key.clone());
         let cut = id_ts_cut(&e.frame);
-        let copies = i.canon.entry(key.clone()).or_default();
-        if is_copy(copies, &e.frame, cut) {
+        let t = i.task(key);
+        t.terminal = true;
+        if is_copy(&t.canon, &e.frame, cut) {
             return; // a cached re-send of a frame already counted
         }
-        copies.push(Terminal {
+        t.canon.push(Terminal {
             frame: e.frame.clone(),
             cut,
         });
+        let starts = t.starts;
         let n = i.this_input.entry(key.clone()).or_default();
         *n += 1;
         let mut bad = Vec::new();
@@ -454,9 +478,8 @@ impl Checker {
         }
         match cause {
             Cause::Finished(k) if k == key => {
-                let t = i.exec_terminals.entry(key.clone()).or_default();
+                let t = &mut i.task(key).exec_terminals;
                 *t += 1;
-                let starts = i.starts.get(key).copied().unwrap_or(0);
                 if *t > starts {
                     bad.push(format!(
                         "{t} terminal frames for {key} after {starts} executions"
@@ -479,11 +502,9 @@ impl Checker {
         let Some(i) = self.inc(w) else { return };
         for e in entries {
             if let Some(k) = &e.task {
-                i.terminals.insert(k.clone());
-                i.canon
-                    .entry(k.clone())
-                    .or_default()
-                    .push(Terminal::new(&e.frame));
+                let t = i.task(k);
+                t.terminal = true;
+                t.canon.push(Terminal::new(&e.frame));
             }
         }
     }

@@ -20,7 +20,3 @@ pub const TASKS_PER_PROCESS: usize = 32;
 pub fn map_with_room<K, V>(n: usize) -> LookupMap<K, V> {
     LookupMap::with_capacity_and_hasher(n, FixedState::default())
 }
-
-pub fn set_with_room<K>(n: usize) -> LookupSet<K> {
-    LookupSet::with_capacity_and_hasher(n, FixedState::default())
-}
