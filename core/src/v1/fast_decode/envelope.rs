@@ -65,21 +65,27 @@ impl P<'_> {
         let body = self.body(ft)?;
         self.want(b"}")?;
         self.depth -= 1;
-        let env = Envelope {
-            kind,
-            id,
-            ts,
-            corr,
-            seq,
-            tenant,
-            sender,
-            ack,
-            flags,
-            payload: Map::new(),
-        };
+        // Built once where it is returned (an envelope, then a frame around it, then the
+        // `Some` were three copies of it).
+        let f = Some(Inbound {
+            env: Envelope {
+                kind,
+                id,
+                ts,
+                corr,
+                seq,
+                tenant,
+                sender,
+                ack,
+                flags,
+                payload: Map::new(),
+            },
+            body,
+        });
         // `ts` was validated as it was read.
-        crate::v1::codec::validate_envelope_with(&env, false).ok()?;
-        Some(Inbound { env, body })
+        let env = &f.as_ref()?.env;
+        crate::v1::codec::validate_envelope_with(env, false).ok()?;
+        f
     }
 
     /// The `type` value as both encoders write it, one of the known names in quotes with

@@ -33,9 +33,15 @@ pub fn decode(text: &str) -> Option<Inbound> {
         i: 0,
         depth: 0,
     };
-    let f = p.frame()?;
+    // The frame is returned as it came (not unwrapped and wrapped again): an `Inbound` is
+    // some 400 bytes, and each rewrap was a `memcpy` call.
+    let f = p.frame();
     p.ws();
-    (p.i == p.b.len()).then_some(f)
+    if p.i == p.b.len() {
+        f
+    } else {
+        None
+    }
 }
 
 /// Bit flags of fields already seen in one object: a duplicate key means "not sure".
@@ -67,8 +73,17 @@ struct P<'a> {
 
 impl<'a> P<'a> {
     /// JSON whitespace, exactly the four characters serde_json skips.
-    #[inline]
+    /// Always inline with one test for the common case (no whitespace: the encoders write
+    /// none, and this runs before nearly every token), the loop out of line.
+    #[inline(always)]
     fn ws(&mut self) {
+        if self.b.get(self.i).is_some_and(|&c| c <= b' ') {
+            self.ws_loop();
+        }
+    }
+
+    #[inline(never)]
+    fn ws_loop(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
             self.i += 1;
         }
@@ -97,9 +112,19 @@ impl<'a> P<'a> {
     /// The body of a string with no escapes or control characters, borrowed.
     #[inline(always)]
     fn plain_str(&mut self) -> R<&'a str> {
-        self.eat(b'"')?;
-        let start = self.i;
-        let rest = self.b.get(start..)?;
+        self.ws();
+        self.plain_str_here()
+    }
+
+    /// [`Self::plain_str`] with its opening quote at `self.i` exactly (whitespace already
+    /// skipped): the readers that just skipped it do not skip it again.
+    #[inline(always)]
+    fn plain_str_here(&mut self) -> R<&'a str> {
+        let (&open, rest) = self.b.get(self.i..)?.split_first()?;
+        if open != b'"' {
+            return None;
+        }
+        let start = self.i + 1;
         let n = super::json_out::plain_len(rest);
         if *rest.get(n)? != b'"' {
             return None; // an escape, a control character or the end of the text
@@ -115,8 +140,14 @@ impl<'a> P<'a> {
     #[inline(always)]
     fn string(&mut self) -> R<String> {
         self.ws();
+        self.string_here()
+    }
+
+    /// [`Self::string`] at `self.i` exactly (whitespace already skipped).
+    #[inline(always)]
+    fn string_here(&mut self) -> R<String> {
         let open = self.i;
-        if let Some(s) = self.plain_str() {
+        if let Some(s) = self.plain_str_here() {
             return Some(s.to_string());
         }
         self.escaped_string(open)
@@ -125,7 +156,7 @@ impl<'a> P<'a> {
     /// The rest of [`Self::string`]: a string with escapes (or not a string) at `open`.
     #[inline(never)]
     fn escaped_string(&mut self, open: usize) -> R<String> {
-        // `plain_str` consumed nothing but whitespace unless the string opened here.
+        // `plain_str_here` consumed nothing unless the string opened here.
         if *self.b.get(open)? != b'"' {
             return None;
         }
@@ -224,7 +255,7 @@ impl<'a> P<'a> {
                 Value::Null
             }
             b't' | b'f' => Value::Bool(self.bool()?),
-            b'"' => Value::String(self.string()?),
+            b'"' => Value::String(self.string_here()?),
             b'{' => Value::Object(self.map()?),
             b'[' => Value::Array(self.array(P::value)?),
             _ => {

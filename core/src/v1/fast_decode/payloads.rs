@@ -176,8 +176,10 @@ impl P<'_> {
         walk: fn(&mut Self) -> R<T>,
     ) -> R<T> {
         let (open, depth) = (self.i, self.depth);
-        if let Some(t) = compact(self) {
-            return Some(t);
+        // Returned as it came, not unwrapped and rewrapped (a copy of the whole value).
+        let t = compact(self);
+        if t.is_some() {
+            return t;
         }
         self.i = open;
         self.depth = depth;
