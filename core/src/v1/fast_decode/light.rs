@@ -62,6 +62,17 @@ impl<'a> P<'a> {
             .then_some(ts)
     }
 
+    /// [`Self::stamp`] as an owned string. The encoders' 32-byte stamp is copied in its own
+    /// branch, where its length is a constant: the copy is written inline, not a `memcpy` call.
+    #[inline(always)]
+    pub(super) fn stamp_string(&mut self) -> Option<String> {
+        let ts = self.stamp()?;
+        Some(match <&[u8; 32]>::try_from(ts.as_bytes()) {
+            Ok(_) => String::from(ts.get(..32)?),
+            Err(_) => ts.to_string(),
+        })
+    }
+
     fn light(&mut self) -> Option<Light<'a>> {
         let ack = if self.exact(b"{\"type\":\"ack\",\"id\":") {
             true

@@ -186,13 +186,21 @@ impl P<'_> {
         walk(self)
     }
 
+    /// A status name in quotes, matched as bytes: a plain string whose text is the name is
+    /// exactly those bytes, and any other text (an escape, another word) is not sure, as
+    /// when the string was read and then matched.
     fn status(&mut self) -> R<TaskStatus> {
-        Some(match self.plain_str()? {
-            "SUCCEEDED" => TaskStatus::Succeeded,
-            "FAILED" => TaskStatus::Failed,
-            "SKIPPED" => TaskStatus::Skipped,
-            "CANCELLED" => TaskStatus::Cancelled,
-            _ => return None,
+        self.ws();
+        Some(if self.exact(b"\"SUCCEEDED\"") {
+            TaskStatus::Succeeded
+        } else if self.exact(b"\"FAILED\"") {
+            TaskStatus::Failed
+        } else if self.exact(b"\"SKIPPED\"") {
+            TaskStatus::Skipped
+        } else if self.exact(b"\"CANCELLED\"") {
+            TaskStatus::Cancelled
+        } else {
+            return None;
         })
     }
 
