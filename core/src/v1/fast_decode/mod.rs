@@ -27,21 +27,18 @@ type R<T> = Option<T>;
 /// Decodes `text` (already within the size limit) if it is sure. Bare `NaN`/`Infinity`
 /// tokens are never read here, so `tolerate_non_finite` is left to the serde path.
 pub fn decode(text: &str) -> Option<Inbound> {
-    let mut p = P {
-        s: text,
-        b: text.as_bytes(),
-        i: 0,
-        depth: 0,
-    };
-    // The frame is returned as it came (not unwrapped and wrapped again): an `Inbound` is
-    // some 400 bytes, and each rewrap was a `memcpy` call.
-    let f = p.frame();
-    p.ws();
-    if p.i == p.b.len() {
-        f
-    } else {
-        None
-    }
+    P::new(text).frame()
+}
+
+/// [`decode`]'s frame if it is sure, else `fallback()`'s answer: for `codec::decode`, whose
+/// fallback is the serde decoder. The frame is built where it is returned (see
+/// [`P::frame_or`]), not wrapped in an `Option` first and then copied into a `Result`.
+#[inline(always)]
+pub(crate) fn decode_or<E>(
+    text: &str,
+    fallback: impl FnOnce() -> Result<Inbound, E>,
+) -> Result<Inbound, E> {
+    P::new(text).frame_or(fallback)
 }
 
 /// Bit flags of fields already seen in one object: a duplicate key means "not sure".
@@ -72,6 +69,15 @@ struct P<'a> {
 }
 
 impl<'a> P<'a> {
+    fn new(text: &'a str) -> Self {
+        P {
+            s: text,
+            b: text.as_bytes(),
+            i: 0,
+            depth: 0,
+        }
+    }
+
     /// JSON whitespace, exactly the four characters serde_json skips.
     /// Always inline with one test for the common case (no whitespace: the encoders write
     /// none, and this runs before nearly every token), the loop out of line.
@@ -173,10 +179,11 @@ impl<'a> P<'a> {
     }
 
     fn opt_string(&mut self) -> R<Option<String>> {
-        if self.null() {
+        self.ws();
+        if self.exact(b"null") {
             return Some(None);
         }
-        self.string().map(Some)
+        self.string_here().map(Some)
     }
 
     fn bool(&mut self) -> R<bool> {
@@ -211,6 +218,12 @@ impl<'a> P<'a> {
     #[inline]
     fn u64(&mut self) -> R<u64> {
         self.ws();
+        self.u64_here()
+    }
+
+    /// [`Self::u64`] at `self.i` exactly (whitespace already skipped).
+    #[inline]
+    fn u64_here(&mut self) -> R<u64> {
         let b = self.b;
         let start = self.i;
         let mut i = start;
@@ -228,10 +241,11 @@ impl<'a> P<'a> {
     }
 
     fn opt_u64(&mut self) -> R<Option<u64>> {
-        if self.null() {
+        self.ws();
+        if self.exact(b"null") {
             return Some(None);
         }
-        self.u64().map(Some)
+        self.u64_here().map(Some)
     }
 
     fn opt_i64(&mut self) -> R<Option<i64>> {

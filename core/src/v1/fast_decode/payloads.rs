@@ -208,9 +208,9 @@ impl P<'_> {
     fn compact_result(&mut self) -> R<ResultPayload> {
         self.want(b"{\"run_id\":")?;
         self.enter()?;
-        let run_id = self.string()?;
+        let run_id = self.string_here()?;
         self.want(b",\"task_id\":")?;
-        let task_id = self.string()?;
+        let task_id = self.string_here()?;
         self.want(b",\"status\":")?;
         let status = self.status()?;
         self.want(b",\"result\":")?;
@@ -473,19 +473,19 @@ impl P<'_> {
         self.want(b",\"constraints\":")?;
         let constraints = self.constraints()?;
         self.want(b",\"node_id\":")?;
-        let node_id = self.string()?;
+        let node_id = self.string_here()?;
         self.want(b",\"node_type\":")?;
-        let node_type = self.string()?;
+        let node_type = self.string_here()?;
         self.want(b",\"package_name\":")?;
-        let package_name = self.string()?;
+        let package_name = self.string_here()?;
         self.want(b",\"package_version\":")?;
-        let package_version = self.string()?;
+        let package_version = self.string_here()?;
         self.want(b",\"parameters\":")?;
         let parameters = self.map()?;
         self.want(b",\"run_id\":")?;
-        let run_id = self.string()?;
+        let run_id = self.string_here()?;
         self.want(b",\"task_id\":")?;
-        let task_id = self.string()?;
+        let task_id = self.string_here()?;
         self.want(b"}")?;
         self.depth -= 1;
         Some(DispatchPayload {
