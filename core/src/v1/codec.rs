@@ -383,6 +383,7 @@ pub(super) fn validate_envelope(env: &Envelope) -> Result<(), Violation> {
 /// True when every rule of [`validate_envelope`] but the one on `ts` holds for these
 /// fields: for the fast path, which validated `ts` as it read it, only needs the yes or no,
 /// and checks before it builds the envelope.
+#[inline]
 pub(crate) fn envelope_fields_ok(
     kind: &str,
     id: &str,
@@ -393,6 +394,10 @@ pub(crate) fn envelope_fields_ok(
     empty_head(kind, id).is_none() && empty_tail(tenant, sender_id, flags).is_none()
 }
 
+/// Cold and out of line, so the rules below inline to plain tests where only the yes or no
+/// is wanted (`envelope_fields_ok`, on every decoded frame).
+#[cold]
+#[inline(never)]
 fn empty_violation(field: &str, reason: &str) -> Violation {
     Violation {
         field: field.into(),
@@ -401,6 +406,7 @@ fn empty_violation(field: &str, reason: &str) -> Violation {
 }
 
 /// The envelope rules checked before `ts`, in the order they are reported.
+#[inline]
 fn empty_head(kind: &str, id: &str) -> Option<Violation> {
     if kind.is_empty() {
         return Some(empty_violation("type", "must be a non-empty string"));
@@ -412,6 +418,7 @@ fn empty_head(kind: &str, id: &str) -> Option<Violation> {
 }
 
 /// The envelope rules checked after `ts`, in the order they are reported.
+#[inline]
 fn empty_tail(tenant: &str, sender_id: &str, flags: Option<&[String]>) -> Option<Violation> {
     if tenant.is_empty() {
         return Some(empty_violation("tenant", "must be a non-empty string"));

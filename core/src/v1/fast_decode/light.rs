@@ -37,18 +37,17 @@ impl<'a> P<'a> {
             return Some(());
         }
         self.i = open;
-        self.plain_str_here().map(|_| ())
+        self.plain_str().map(|_| ())
     }
 
     /// A string that `validate_rfc3339_aware` accepts (what `validate_envelope` wants of
     /// `ts`), else `None`. The encoders' stamps are 32 bytes: when the byte after 32 is a
     /// quote and those 32 validate, they are exactly the string `plain_str` would read (an
     /// accepted stamp holds only digits, `-:.+ TtZz`, none of which needs escaping), so
-    /// the escape scan is skipped. Any other text is read by `plain_str_here`, then validated.
-    /// The string opens at `self.i` exactly: both callers read the encoders' layout, which
-    /// has no whitespace (with some, the light path declines and the fast path walks).
+    /// the escape scan is skipped. Any other text is read by `plain_str`, then validated.
     pub(super) fn stamp(&mut self) -> Option<&'a str> {
         const LEN: usize = 32;
+        self.ws();
         let open = self.i;
         if self.b.get(open) == Some(&b'"') && self.b.get(open + LEN + 1) == Some(&b'"') {
             let ts = self.s.get(open + 1..open + 1 + LEN);
@@ -57,7 +56,7 @@ impl<'a> P<'a> {
                 return Some(ts);
             }
         }
-        let ts = self.plain_str_here()?;
+        let ts = self.plain_str()?;
         crate::time::validate_rfc3339_aware(ts)
             .is_ok()
             .then_some(ts)
@@ -82,24 +81,24 @@ impl<'a> P<'a> {
         } else {
             return None;
         };
-        let id = self.plain_str_here()?;
+        let id = self.plain_str()?;
         self.want(b",\"ts\":")?;
         self.stamp()?;
         // `corr` is any string and `seq` any u64 in the envelope; neither matters to these frames.
         if self.exact(b",\"corr\":") {
-            self.plain_str_here()?;
+            self.plain_str()?;
         }
         if self.exact(b",\"seq\":") {
-            self.u64_here()?;
+            self.u64()?;
         }
         self.want(b",\"tenant\":")?;
-        let tenant = self.plain_str_here()?;
+        let tenant = self.plain_str()?;
         if !(self.exact(b",\"sender\":{\"role\":\"worker\",\"id\":")
             || self.exact(b",\"sender\":{\"role\":\"scheduler\",\"id\":"))
         {
             return None;
         }
-        let sender_id = self.plain_str_here()?;
+        let sender_id = self.plain_str()?;
         self.want(b"}")?;
         // `validate_envelope` on these fields (`type` is a non-empty literal, no `flags`;
         // `ts` was validated as it was read).
@@ -109,7 +108,7 @@ impl<'a> P<'a> {
         }
         if ack {
             self.want(b",\"ack\":{\"for\":")?;
-            let for_id = self.plain_str_here()?;
+            let for_id = self.plain_str()?;
             self.want(b"},\"payload\":{")?;
             // The ack payload is read leniently; both encoders' `{for, ok: true}` orders.
             if self.exact(b"\"for\":") {
@@ -130,15 +129,15 @@ impl<'a> P<'a> {
                 return None;
             }
             self.want(b",\"metrics\":{\"inflight\":")?;
-            self.u64_here()?;
+            self.u64()?;
             self.want(b",\"outbox\":")?;
-            self.u64_here()?;
+            self.u64()?;
             self.want(b",\"queued\":")?;
-            self.u64_here()?;
+            self.u64()?;
             self.want(b",\"resource_bytes\":")?;
-            self.u64_here()?;
+            self.u64()?;
             self.want(b",\"resource_handles\":")?;
-            self.u64_here()?;
+            self.u64()?;
             self.want(b"}}}")?;
             Some(Light::Heartbeat)
         }
@@ -218,7 +217,7 @@ mod tests {
         }
         for body in &bodies {
             for tail in ["\"", "\",\"x\":1", "\"}", "", "x\"", "\\\"\""] {
-                let t = format!("\"{body}{tail}");
+                let t = format!(" \"{body}{tail}");
                 let p = || super::P {
                     s: &t,
                     b: t.as_bytes(),
@@ -228,7 +227,7 @@ mod tests {
                 let (mut a, mut b) = (p(), p());
                 let got = a.stamp();
                 let want = b
-                    .plain_str_here()
+                    .plain_str()
                     .filter(|ts| crate::time::validate_rfc3339_aware(ts).is_ok());
                 assert_eq!(got, want, "{t:?}");
                 if got.is_some() {
