@@ -55,11 +55,11 @@ fn short_plain_len(b: &[u8]) -> usize {
                 return n;
             }
             let f = first(h);
-            // Lane 4 + k holds byte n - 4 + k.
+            // Lane 4 + k holds byte n - 4 + k (f >= 4 and n >= 4: no underflow).
             if f < 4 {
                 f
             } else {
-                n - 8 + f
+                n + f - 8
             }
         }
         _ => b.iter().position(|&c| special(c)).unwrap_or(n),
