@@ -112,6 +112,9 @@ impl DecodeError {
 }
 
 /// Decodes one text frame.
+/// (Its error is large on purpose: it carries the recovered ids; see `decode_serde`. The
+/// allow covers the serde fallback closure too, which returns the same `Result`.)
+#[allow(clippy::result_large_err)]
 pub fn decode(text: &str, max_len: usize) -> Result<Inbound, DecodeError> {
     // The fast path reads no bare `NaN`/`Infinity` token (it leaves such text to serde), so
     // on text it accepts `tolerate_non_finite` would change nothing: it is skipped.
