@@ -137,7 +137,7 @@ impl P<'_> {
     /// nothing before it, matched as bytes instead of scanned and parsed; `None`, with
     /// nothing consumed, for any other text (which [`Self::string`] then reads). Such a
     /// value is a plain string whose text is exactly the name, so the frame is the same.
-    /// Tried in the order of how often each type travels. The name is copied from the
+    /// Picked by its first letter. The name is copied from the
     /// literal of its own branch, a copy of known length the compiler writes inline (one
     /// `memcpy` call a frame less than copying `FrameType::as_str`).
     #[inline(always)]
@@ -149,17 +149,29 @@ impl P<'_> {
                 }
             };
         }
-        try_type!("cmd.dispatch", FrameType::Dispatch);
-        try_type!("result", FrameType::Result);
-        try_type!("ack", FrameType::Ack);
-        try_type!("heartbeat", FrameType::Heartbeat);
-        try_type!("feedback", FrameType::Feedback);
-        try_type!("register", FrameType::Register);
-        try_type!("handshake", FrameType::Handshake);
-        try_type!("command.error", FrameType::CommandError);
-        try_type!("pkg.event", FrameType::PkgEvent);
-        try_type!("pkg.install", FrameType::PkgInstall);
-        try_type!("pkg.uninstall", FrameType::PkgUninstall);
+        // The first letter picks the few names that can match (each still matched whole).
+        match self.b.get(self.i + 1) {
+            Some(b'c') => {
+                try_type!("cmd.dispatch", FrameType::Dispatch);
+                try_type!("command.error", FrameType::CommandError);
+            }
+            Some(b'r') => {
+                try_type!("result", FrameType::Result);
+                try_type!("register", FrameType::Register);
+            }
+            Some(b'a') => try_type!("ack", FrameType::Ack),
+            Some(b'h') => {
+                try_type!("heartbeat", FrameType::Heartbeat);
+                try_type!("handshake", FrameType::Handshake);
+            }
+            Some(b'f') => try_type!("feedback", FrameType::Feedback),
+            Some(b'p') => {
+                try_type!("pkg.event", FrameType::PkgEvent);
+                try_type!("pkg.install", FrameType::PkgInstall);
+                try_type!("pkg.uninstall", FrameType::PkgUninstall);
+            }
+            _ => {}
+        }
         None
     }
 
@@ -274,7 +286,7 @@ impl P<'_> {
         } else {
             return None;
         };
-        let id = self.plain_str().filter(|_| self.exact(b"}"));
+        let id = self.plain_str_here().filter(|_| self.exact(b"}"));
         let Some(id) = id else {
             self.i = open;
             return None;
