@@ -487,6 +487,31 @@ mod tests {
         }
     }
 
+    /// The encoder-layout readers read each value right after its literal key (no
+    /// whitespace skip); a text with whitespace after any colon or comma is walked instead,
+    /// and still read by the fast path, as serde reads it.
+    #[test]
+    fn spaced_texts_are_walked_to_serde_answers() {
+        const DISPATCH: &str = r#"{"type":"cmd.dispatch","id":"d1","ts":"2025-11-03T13:20:16.365340+00:00","corr":"n0","seq":1,"tenant":"default","sender":{"role":"scheduler","id":"scheduler-control"},"ack":{"request":true},"payload":{"concurrency_key":"run-1:n0","constraints":{},"node_id":"n0","node_type":"stream","package_name":"sim.builtin","package_version":"1.0.0","parameters":{"chunks":3},"run_id":"run-1","task_id":"n0"}}"#;
+        for t in [HB, RES, PKG, UNPKG, DISPATCH] {
+            let mut cases = vec![
+                t.replace("\":", "\": "),
+                t.replace(',', ", "),
+                t.replace("\":\"", "\":\t\""),
+            ];
+            // One colon at a time: each reader's own whitespace case.
+            for (at, _) in t.match_indices("\":") {
+                cases.push(format!("{} {}", &t[..at + 2], &t[at + 2..]));
+            }
+            for c in &cases {
+                let serde = decode_serde(c, usize::MAX).map_err(|_| ());
+                assert!(serde.is_ok(), "serde refused {c}");
+                assert_eq!(super::decode(c).ok_or(()), serde, "{c}");
+                assert_eq!(decode_any(c, usize::MAX).map_err(|_| ()), serde, "{c}");
+            }
+        }
+    }
+
     /// Each case once through `decode` (fast path first) and once through serde alone: the
     /// answers must be identical, and the first group must take the fast path.
     #[test]
