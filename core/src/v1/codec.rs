@@ -112,13 +112,15 @@ impl DecodeError {
 }
 
 /// Decodes one text frame.
+/// (Its error is large on purpose: it carries the recovered ids; see `decode_serde`. The
+/// allow covers the serde fallback closure too, which returns the same `Result`.)
+#[allow(clippy::result_large_err)]
 pub fn decode(text: &str, max_len: usize) -> Result<Inbound, DecodeError> {
     // The fast path reads no bare `NaN`/`Infinity` token (it leaves such text to serde), so
     // on text it accepts `tolerate_non_finite` would change nothing: it is skipped.
     if text.len() <= max_len {
-        if let Some(f) = super::fast_decode::decode(text) {
-            return Ok(f);
-        }
+        // The fast path's frame is built in the place this returns it in.
+        return super::fast_decode::decode_or(text, || decode_serde(text, max_len));
     }
     decode_serde(text, max_len)
 }
@@ -369,43 +371,68 @@ fn serde_reason(e: &serde_json::Error) -> String {
 }
 
 pub(super) fn validate_envelope(env: &Envelope) -> Result<(), Violation> {
-    validate_envelope_with(env, true)
-}
-
-/// [`validate_envelope`], skipping the check of `ts` when `check_ts` is false: for the fast
-/// path, which validated `ts` as it read it (and only needs the yes or no).
-pub(super) fn validate_envelope_with(env: &Envelope, check_ts: bool) -> Result<(), Violation> {
-    let v = |field: &str, reason: &str| Violation {
-        field: field.into(),
-        reason: reason.into(),
-    };
-    if env.kind.is_empty() {
-        return Err(v("type", "must be a non-empty string"));
+    if let Some(v) = empty_head(&env.kind, &env.id) {
+        return Err(v);
     }
-    if env.id.is_empty() {
-        return Err(v("id", "must be a non-empty string"));
-    }
-    let ts = if check_ts {
-        crate::time::validate_rfc3339_aware(&env.ts)
-    } else {
-        Ok(())
-    };
-    if let Err(r) = ts {
+    if let Err(r) = crate::time::validate_rfc3339_aware(&env.ts) {
         return Err(Violation {
             field: "ts".into(),
             reason: format!("is not an RFC 3339 time with offset: {r}"),
         });
     }
-    if env.tenant.is_empty() {
-        return Err(v("tenant", "must be a non-empty string"));
+    empty_tail(&env.tenant, &env.sender.id, env.flags.as_deref()).map_or(Ok(()), Err)
+}
+
+/// True when every rule of [`validate_envelope`] but the one on `ts` holds for these
+/// fields: for the fast path, which validated `ts` as it read it, only needs the yes or no,
+/// and checks before it builds the envelope.
+#[inline]
+pub(crate) fn envelope_fields_ok(
+    kind: &str,
+    id: &str,
+    tenant: &str,
+    sender_id: &str,
+    flags: Option<&[String]>,
+) -> bool {
+    empty_head(kind, id).is_none() && empty_tail(tenant, sender_id, flags).is_none()
+}
+
+/// Cold and out of line, so the rules below inline to plain tests where only the yes or no
+/// is wanted (`envelope_fields_ok`, on every decoded frame).
+#[cold]
+#[inline(never)]
+fn empty_violation(field: &str, reason: &str) -> Violation {
+    Violation {
+        field: field.into(),
+        reason: reason.into(),
     }
-    if env.sender.id.is_empty() {
-        return Err(v("sender.id", "must be a non-empty string"));
+}
+
+/// The envelope rules checked before `ts`, in the order they are reported.
+#[inline]
+fn empty_head(kind: &str, id: &str) -> Option<Violation> {
+    if kind.is_empty() {
+        return Some(empty_violation("type", "must be a non-empty string"));
     }
-    if env.flags.iter().flatten().any(String::is_empty) {
-        return Err(v("flags", "items must be non-empty strings"));
+    if id.is_empty() {
+        return Some(empty_violation("id", "must be a non-empty string"));
     }
-    Ok(())
+    None
+}
+
+/// The envelope rules checked after `ts`, in the order they are reported.
+#[inline]
+fn empty_tail(tenant: &str, sender_id: &str, flags: Option<&[String]>) -> Option<Violation> {
+    if tenant.is_empty() {
+        return Some(empty_violation("tenant", "must be a non-empty string"));
+    }
+    if sender_id.is_empty() {
+        return Some(empty_violation("sender.id", "must be a non-empty string"));
+    }
+    if flags.into_iter().flatten().any(String::is_empty) {
+        return Some(empty_violation("flags", "items must be non-empty strings"));
+    }
+    None
 }
 
 /// Python's `json.dumps` may emit the bare tokens `NaN`, `Infinity` and `-Infinity`, which

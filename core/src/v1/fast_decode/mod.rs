@@ -27,15 +27,18 @@ type R<T> = Option<T>;
 /// Decodes `text` (already within the size limit) if it is sure. Bare `NaN`/`Infinity`
 /// tokens are never read here, so `tolerate_non_finite` is left to the serde path.
 pub fn decode(text: &str) -> Option<Inbound> {
-    let mut p = P {
-        s: text,
-        b: text.as_bytes(),
-        i: 0,
-        depth: 0,
-    };
-    let f = p.frame()?;
-    p.ws();
-    (p.i == p.b.len()).then_some(f)
+    P::new(text).frame()
+}
+
+/// [`decode`]'s frame if it is sure, else `fallback()`'s answer: for `codec::decode`, whose
+/// fallback is the serde decoder. The frame is built where it is returned (see
+/// [`P::frame_or`]), not wrapped in an `Option` first and then copied into a `Result`.
+#[inline(always)]
+pub(crate) fn decode_or<E>(
+    text: &str,
+    fallback: impl FnOnce() -> Result<Inbound, E>,
+) -> Result<Inbound, E> {
+    P::new(text).frame_or(fallback)
 }
 
 /// Bit flags of fields already seen in one object: a duplicate key means "not sure".
@@ -66,9 +69,27 @@ struct P<'a> {
 }
 
 impl<'a> P<'a> {
+    fn new(text: &'a str) -> Self {
+        P {
+            s: text,
+            b: text.as_bytes(),
+            i: 0,
+            depth: 0,
+        }
+    }
+
     /// JSON whitespace, exactly the four characters serde_json skips.
-    #[inline]
+    /// Always inline with one test for the common case (no whitespace: the encoders write
+    /// none, and this runs before nearly every token), the loop out of line.
+    #[inline(always)]
     fn ws(&mut self) {
+        if self.b.get(self.i).is_some_and(|&c| c <= b' ') {
+            self.ws_loop();
+        }
+    }
+
+    #[inline(never)]
+    fn ws_loop(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
             self.i += 1;
         }
@@ -97,9 +118,19 @@ impl<'a> P<'a> {
     /// The body of a string with no escapes or control characters, borrowed.
     #[inline(always)]
     fn plain_str(&mut self) -> R<&'a str> {
-        self.eat(b'"')?;
-        let start = self.i;
-        let rest = self.b.get(start..)?;
+        self.ws();
+        self.plain_str_here()
+    }
+
+    /// [`Self::plain_str`] with its opening quote at `self.i` exactly (whitespace already
+    /// skipped): the readers that just skipped it do not skip it again.
+    #[inline(always)]
+    fn plain_str_here(&mut self) -> R<&'a str> {
+        let (&open, rest) = self.b.get(self.i..)?.split_first()?;
+        if open != b'"' {
+            return None;
+        }
+        let start = self.i + 1;
         let n = super::json_out::plain_len(rest);
         if *rest.get(n)? != b'"' {
             return None; // an escape, a control character or the end of the text
@@ -115,8 +146,14 @@ impl<'a> P<'a> {
     #[inline(always)]
     fn string(&mut self) -> R<String> {
         self.ws();
+        self.string_here()
+    }
+
+    /// [`Self::string`] at `self.i` exactly (whitespace already skipped).
+    #[inline(always)]
+    fn string_here(&mut self) -> R<String> {
         let open = self.i;
-        if let Some(s) = self.plain_str() {
+        if let Some(s) = self.plain_str_here() {
             return Some(s.to_string());
         }
         self.escaped_string(open)
@@ -125,7 +162,7 @@ impl<'a> P<'a> {
     /// The rest of [`Self::string`]: a string with escapes (or not a string) at `open`.
     #[inline(never)]
     fn escaped_string(&mut self, open: usize) -> R<String> {
-        // `plain_str` consumed nothing but whitespace unless the string opened here.
+        // `plain_str_here` consumed nothing unless the string opened here.
         if *self.b.get(open)? != b'"' {
             return None;
         }
@@ -142,10 +179,11 @@ impl<'a> P<'a> {
     }
 
     fn opt_string(&mut self) -> R<Option<String>> {
-        if self.null() {
+        self.ws();
+        if self.exact(b"null") {
             return Some(None);
         }
-        self.string().map(Some)
+        self.string_here().map(Some)
     }
 
     fn bool(&mut self) -> R<bool> {
@@ -176,26 +214,38 @@ impl<'a> P<'a> {
     /// Anything else (sign, fraction, exponent, overflow) is left to serde.
     /// Read in one pass (this is every `seq` and heartbeat metric): the digits, then the
     /// same answer as taking the whole number token and requiring it to be all digits.
+    /// Inline, on locals: most are a single digit (the light heartbeat's five metrics).
+    #[inline]
     fn u64(&mut self) -> R<u64> {
         self.ws();
+        self.u64_here()
+    }
+
+    /// [`Self::u64`] at `self.i` exactly (whitespace already skipped).
+    #[inline]
+    fn u64_here(&mut self) -> R<u64> {
+        let b = self.b;
         let start = self.i;
+        let mut i = start;
         let mut n: u64 = 0;
-        while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
-            n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-            self.i += 1;
+        while let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+            n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+            i += 1;
         }
-        let len = self.i - start;
-        let leading_zero = len > 1 && self.b.get(start) == Some(&b'0');
+        let len = i - start;
+        let leading_zero = len > 1 && b[start] == b'0';
         // A token that goes on with a sign, point or exponent is not plain digits.
-        let more = matches!(self.b.get(self.i), Some(b'-' | b'+' | b'.' | b'e' | b'E'));
+        let more = matches!(b.get(i), Some(b'-' | b'+' | b'.' | b'e' | b'E'));
+        self.i = i;
         (len > 0 && !leading_zero && !more).then_some(n)
     }
 
     fn opt_u64(&mut self) -> R<Option<u64>> {
-        if self.null() {
+        self.ws();
+        if self.exact(b"null") {
             return Some(None);
         }
-        self.u64().map(Some)
+        self.u64_here().map(Some)
     }
 
     fn opt_i64(&mut self) -> R<Option<i64>> {
@@ -224,7 +274,7 @@ impl<'a> P<'a> {
                 Value::Null
             }
             b't' | b'f' => Value::Bool(self.bool()?),
-            b'"' => Value::String(self.string()?),
+            b'"' => Value::String(self.string_here()?),
             b'{' => Value::Object(self.map()?),
             b'[' => Value::Array(self.array(P::value)?),
             _ => {
@@ -434,6 +484,31 @@ mod tests {
                 decode_serde(t, DEFAULT_MAX_FRAME_BYTES),
                 "{t}"
             );
+        }
+    }
+
+    /// The encoder-layout readers read each value right after its literal key (no
+    /// whitespace skip); a text with whitespace after any colon or comma is walked instead,
+    /// and still read by the fast path, as serde reads it.
+    #[test]
+    fn spaced_texts_are_walked_to_serde_answers() {
+        const DISPATCH: &str = r#"{"type":"cmd.dispatch","id":"d1","ts":"2025-11-03T13:20:16.365340+00:00","corr":"n0","seq":1,"tenant":"default","sender":{"role":"scheduler","id":"scheduler-control"},"ack":{"request":true},"payload":{"concurrency_key":"run-1:n0","constraints":{},"node_id":"n0","node_type":"stream","package_name":"sim.builtin","package_version":"1.0.0","parameters":{"chunks":3},"run_id":"run-1","task_id":"n0"}}"#;
+        for t in [HB, RES, PKG, UNPKG, DISPATCH] {
+            let mut cases = vec![
+                t.replace("\":", "\": "),
+                t.replace(',', ", "),
+                t.replace("\":\"", "\":\t\""),
+            ];
+            // One colon at a time: each reader's own whitespace case.
+            for (at, _) in t.match_indices("\":") {
+                cases.push(format!("{} {}", &t[..at + 2], &t[at + 2..]));
+            }
+            for c in &cases {
+                let serde = decode_serde(c, usize::MAX).map_err(|_| ());
+                assert!(serde.is_ok(), "serde refused {c}");
+                assert_eq!(super::decode(c).ok_or(()), serde, "{c}");
+                assert_eq!(decode_any(c, usize::MAX).map_err(|_| ()), serde, "{c}");
+            }
         }
     }
 

@@ -176,21 +176,31 @@ impl P<'_> {
         walk: fn(&mut Self) -> R<T>,
     ) -> R<T> {
         let (open, depth) = (self.i, self.depth);
-        if let Some(t) = compact(self) {
-            return Some(t);
+        // Returned as it came, not unwrapped and rewrapped (a copy of the whole value).
+        let t = compact(self);
+        if t.is_some() {
+            return t;
         }
         self.i = open;
         self.depth = depth;
         walk(self)
     }
 
+    /// A status name in quotes, matched as bytes: a plain string whose text is the name is
+    /// exactly those bytes, and any other text (an escape, another word) is not sure, as
+    /// when the string was read and then matched.
     fn status(&mut self) -> R<TaskStatus> {
-        Some(match self.plain_str()? {
-            "SUCCEEDED" => TaskStatus::Succeeded,
-            "FAILED" => TaskStatus::Failed,
-            "SKIPPED" => TaskStatus::Skipped,
-            "CANCELLED" => TaskStatus::Cancelled,
-            _ => return None,
+        self.ws();
+        Some(if self.exact(b"\"SUCCEEDED\"") {
+            TaskStatus::Succeeded
+        } else if self.exact(b"\"FAILED\"") {
+            TaskStatus::Failed
+        } else if self.exact(b"\"SKIPPED\"") {
+            TaskStatus::Skipped
+        } else if self.exact(b"\"CANCELLED\"") {
+            TaskStatus::Cancelled
+        } else {
+            return None;
         })
     }
 
@@ -198,9 +208,9 @@ impl P<'_> {
     fn compact_result(&mut self) -> R<ResultPayload> {
         self.want(b"{\"run_id\":")?;
         self.enter()?;
-        let run_id = self.string()?;
+        let run_id = self.string_here()?;
         self.want(b",\"task_id\":")?;
-        let task_id = self.string()?;
+        let task_id = self.string_here()?;
         self.want(b",\"status\":")?;
         let status = self.status()?;
         self.want(b",\"result\":")?;
@@ -463,19 +473,19 @@ impl P<'_> {
         self.want(b",\"constraints\":")?;
         let constraints = self.constraints()?;
         self.want(b",\"node_id\":")?;
-        let node_id = self.string()?;
+        let node_id = self.string_here()?;
         self.want(b",\"node_type\":")?;
-        let node_type = self.string()?;
+        let node_type = self.string_here()?;
         self.want(b",\"package_name\":")?;
-        let package_name = self.string()?;
+        let package_name = self.string_here()?;
         self.want(b",\"package_version\":")?;
-        let package_version = self.string()?;
+        let package_version = self.string_here()?;
         self.want(b",\"parameters\":")?;
         let parameters = self.map()?;
         self.want(b",\"run_id\":")?;
-        let run_id = self.string()?;
+        let run_id = self.string_here()?;
         self.want(b",\"task_id\":")?;
-        let task_id = self.string()?;
+        let task_id = self.string_here()?;
         self.want(b"}")?;
         self.depth -= 1;
         Some(DispatchPayload {
