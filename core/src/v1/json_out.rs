@@ -64,6 +64,51 @@ impl<'a> JsonOut<'a> {
         self
     }
 
+    /// [`Self::rfc3339_micros`]'s text, the date and time of day taken from `cache` when
+    /// they are the last stamp's (see [`crate::time::StampCache`]).
+    #[inline]
+    pub fn rfc3339_micros_cached(
+        &mut self,
+        unix_micros: u64,
+        cache: &mut crate::time::StampCache,
+    ) -> &mut Self {
+        self.buf.reserve(34);
+        self.buf.push('"');
+        crate::time::push_rfc3339_micros_cached(self.buf, unix_micros, cache);
+        self.buf.push('"');
+        self
+    }
+
+    /// The body of [`Self::rfc3339_micros_cached`] without its quotes: for a writer whose
+    /// literals around it carry them (`,"ts":"` before, `","corr":"` after), one capacity
+    /// check and copy per literal instead of one more per quote.
+    #[inline]
+    pub fn rfc3339_micros_body_cached(
+        &mut self,
+        unix_micros: u64,
+        cache: &mut crate::time::StampCache,
+    ) -> &mut Self {
+        crate::time::push_rfc3339_micros_cached(self.buf, unix_micros, cache);
+        self
+    }
+
+    /// The body of a JSON string without its quotes (the caller's literals carry them):
+    /// escaped exactly as [`Self::str`] escapes it.
+    #[inline]
+    pub fn str_body(&mut self, s: &str) -> &mut Self {
+        escape_body_into(self.buf, s);
+        self
+    }
+
+    /// [`Self::str_body`] for text that needs no escaping by construction (a generated UUID):
+    /// copied without the scan. Debug builds check the claim.
+    #[inline]
+    pub fn plain_body(&mut self, s: &str) -> &mut Self {
+        debug_assert_eq!(plain_len(s.as_bytes()), s.len(), "not plain: {s:?}");
+        self.buf.push_str(s);
+        self
+    }
+
     /// Bytes written so far (for [`Self::repeat`]).
     #[inline]
     pub fn written(&self) -> usize {
@@ -313,6 +358,49 @@ mod tests {
                 out(|o| {
                     o.raw("x").str(&ts);
                 })
+            );
+        }
+    }
+
+    /// The quote-less writers write what the quoting ones write, minus the quotes.
+    #[test]
+    fn body_writers_write_the_quoted_text_unquoted() {
+        for s in ["", "plain", "q\"b\\s/", "\u{0}\u{1f}\n", "é☃😀"] {
+            let quoted = out(|o| {
+                o.str(s);
+            });
+            assert_eq!(
+                out(|o| {
+                    o.raw("\"").str_body(s).raw("\"");
+                }),
+                quoted
+            );
+        }
+        let id = "90c6e112-da0c-4efe-9cb3-ff1de549c2a6";
+        assert_eq!(
+            out(|o| {
+                o.raw("\"").plain_body(id).raw("\"");
+            }),
+            out(|o| {
+                o.str(id);
+            })
+        );
+        let mut c = crate::time::StampCache::new();
+        for us in [0, 1_762_175_750_123_456, 1_762_175_750_999_999, u64::MAX, 7] {
+            let want = out(|o| {
+                o.rfc3339_micros(us);
+            });
+            assert_eq!(
+                out(|o| {
+                    o.rfc3339_micros_cached(us, &mut c);
+                }),
+                want
+            );
+            assert_eq!(
+                out(|o| {
+                    o.raw("\"").rfc3339_micros_body_cached(us, &mut c).raw("\"");
+                }),
+                want
             );
         }
     }

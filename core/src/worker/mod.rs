@@ -66,6 +66,8 @@ pub struct Worker {
     identity_json: String,
     rng: Rng,
     now: Instant,
+    /// The last stamp's date and time of day, for the next frame's `ts`.
+    stamps: crate::time::StampCache,
     actions: VecDeque<Action>,
     stats: Stats,
     reported_state: SessionState,
@@ -109,6 +111,7 @@ impl Worker {
             identity_json: frames::identity_json(&cfg.tenant, &cfg.worker_id),
             rng: Rng::new(cfg.seed),
             now: Instant::ZERO,
+            stamps: crate::time::StampCache::new(),
             actions: VecDeque::new(),
             stats: Stats::default(),
             reported_state: SessionState::New,
