@@ -145,16 +145,17 @@ impl<'a> JsonOut<'a> {
         self
     }
 
-    /// `["a","b"]`, each item escaped as serde_json escapes it.
+    /// `["a","b"]`, each item escaped as serde_json escapes it (the quotes and commas
+    /// written as one literal between items).
     pub fn str_array(&mut self, items: &[String]) -> &mut Self {
-        self.raw("[");
-        for (i, s) in items.iter().enumerate() {
-            if i > 0 {
-                self.raw(",");
-            }
-            self.str(s);
+        let Some((first, rest)) = items.split_first() else {
+            return self.raw("[]");
+        };
+        self.raw("[\"").str_body(first);
+        for s in rest {
+            self.raw("\",\"").str_body(s);
         }
-        self.raw("]")
+        self.raw("\"]")
     }
 
     pub fn u64(&mut self, n: u64) -> &mut Self {
@@ -218,14 +219,15 @@ impl<'a> JsonOut<'a> {
 
     /// An object in the map's own iteration order (serde_json's order too).
     pub fn map(&mut self, m: &Map<String, Value>) -> &mut Self {
-        self.buf.push('{');
-        for (i, (k, v)) in m.iter().enumerate() {
-            if i > 0 {
-                self.buf.push(',');
-            }
-            self.str(k);
-            self.buf.push(':');
+        let mut sep = "{\"";
+        for (k, v) in m {
+            // The separator, the key's quotes and the colon as literals around its text.
+            self.raw(sep).str_body(k).raw("\":");
             self.value(v);
+            sep = ",\"";
+        }
+        if m.is_empty() {
+            self.raw("{");
         }
         self.raw("}")
     }
