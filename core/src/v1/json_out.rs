@@ -124,7 +124,7 @@ impl<'a> JsonOut<'a> {
     }
 
     /// `"s"`, with one capacity check.
-    #[inline]
+    #[inline(always)]
     fn quoted(&mut self, s: &str) {
         self.buf.reserve(s.len() + 2);
         self.buf.push('"');
