@@ -60,23 +60,26 @@ impl Rng {
         // byte 8 the variant bits 10.
         let hi = (self.next_u64() & !0xf000) | 0x4000;
         let lo = (self.next_u64() & !(0xc0 << 56)) | (0x80 << 56);
-        // Every frame carries one: 32 hex digits eight at a time (no per-digit loop), laid
-        // out on the stack around the dashes and copied once.
-        let mut h = [0u8; 32];
-        h[0..8].copy_from_slice(&hex8(hi >> 32));
-        h[8..16].copy_from_slice(&hex8(hi));
-        h[16..24].copy_from_slice(&hex8(lo >> 32));
-        h[24..32].copy_from_slice(&hex8(lo));
-        let mut out = [b'-'; 36];
-        out[0..8].copy_from_slice(&h[0..8]);
-        out[9..13].copy_from_slice(&h[8..12]);
-        out[14..18].copy_from_slice(&h[12..16]);
-        out[19..23].copy_from_slice(&h[16..20]);
-        out[24..36].copy_from_slice(&h[20..32]);
+        // Every frame carries one: 32 hex digits eight at a time (no per-digit loop), each
+        // group copied to its place around the dashes of one word-aligned buffer (the UTF-8
+        // check then reads it a word pair at a time from its first byte).
+        let (a, b, c, d) = (hex8(hi >> 32), hex8(hi), hex8(lo >> 32), hex8(lo));
+        let mut out = UuidText([b'-'; 36]);
+        let o = &mut out.0;
+        o[0..8].copy_from_slice(&a);
+        o[9..13].copy_from_slice(&b[..4]);
+        o[14..18].copy_from_slice(&b[4..]);
+        o[19..23].copy_from_slice(&c[..4]);
+        o[24..28].copy_from_slice(&c[4..]);
+        o[28..36].copy_from_slice(&d);
         // Only hex digits and '-': valid UTF-8.
-        std::str::from_utf8(&out).map_or_else(|_| String::new(), str::to_owned)
+        std::str::from_utf8(&out.0).map_or_else(|_| String::new(), str::to_owned)
     }
 }
+
+/// A UUID's text being written (see [`Rng::uuid_v4`]).
+#[repr(align(8))]
+struct UuidText([u8; 36]);
 
 /// The low 32 bits of `x` as 8 lowercase hex digits, most significant first (SWAR: each
 /// nibble is spread into its own byte, then turned into `0-9` / `a-f` all at once).

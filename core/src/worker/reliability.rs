@@ -63,10 +63,39 @@ pub(super) struct Reliability {
     /// order a `BTreeMap` gave), every other pass is order-free (min, retain, update all).
     pending: IdMap<Pending>,
     extra_acks: Vec<ExtraAck>,
+    /// The earliest `next_at` in `pending`, valid unless `stale`: the driver asks for the
+    /// next deadline after every input and most inputs leave `pending` alone, so it is
+    /// recomputed once after the inputs that change it ([`Self::settle`]) instead of from
+    /// every entry on every ask. The resend pass also skips its scan while nothing is due.
+    earliest: Option<Instant>,
+    /// `pending` changed since `earliest` was computed.
+    stale: bool,
 }
 
 impl Reliability {
+    /// Every deadline tracked here. Valid between inputs (`Worker::leave` settles it).
     pub fn next_deadline(&self) -> Option<Instant> {
+        debug_assert!(!self.stale, "next_deadline asked before settle");
+        let e = self.extra_acks.iter().map(|e| e.at).min();
+        match (self.earliest, e) {
+            (Some(p), Some(e)) => Some(p.min(e)),
+            (p, e) => p.or(e),
+        }
+    }
+
+    /// Brings `earliest` up to date after changes to `pending`; returns it.
+    pub fn settle(&mut self) -> Option<Instant> {
+        if self.stale {
+            self.earliest = self.pending.values().filter_map(|p| p.next_at).min();
+            self.stale = false;
+        }
+        self.earliest
+    }
+
+    /// [`Self::next_deadline`] computed from every entry, as it was before `earliest` was
+    /// kept: the worker tests compare the two after every input.
+    #[cfg(test)]
+    pub fn next_deadline_by_scan(&self) -> Option<Instant> {
         let p = self.pending.values().filter_map(|p| p.next_at).min();
         let e = self.extra_acks.iter().map(|e| e.at).min();
         p.into_iter().chain(e).min()
@@ -74,7 +103,9 @@ impl Reliability {
 
     /// Stops tracking a frame without an ack (it was superseded by a newer copy).
     pub fn forget(&mut self, id: &str) {
-        self.pending.remove(id);
+        if self.pending.remove(id).is_some() {
+            self.stale = true;
+        }
     }
 }
 
@@ -99,7 +130,7 @@ impl Worker {
                 seq: frame.seq,
             },
         };
-        self.rel.pending.insert(
+        let replaced = self.rel.pending.insert(
             frame.id.clone(),
             Pending {
                 kept,
@@ -108,6 +139,12 @@ impl Worker {
                 next_at: Some(next),
             },
         );
+        if replaced.is_some() {
+            self.rel.stale = true;
+        } else if !self.rel.stale {
+            // A new entry only moves the minimum down to its own deadline.
+            self.rel.earliest = Some(self.rel.earliest.map_or(next, |e| e.min(next)));
+        }
         self.send(frame);
     }
 
@@ -115,6 +152,7 @@ impl Worker {
     pub(super) fn on_ack(&mut self, for_id: &str) {
         let resolved = self.rel.pending.remove(for_id);
         let known = resolved.is_some();
+        self.rel.stale |= known;
         if let Some(p) = &resolved {
             log!(
                 self,
@@ -146,6 +184,10 @@ impl Worker {
 
     pub(super) fn fire_reliability_timers(&mut self) {
         let now = self.now;
+        // Nothing due (the common tick): no scan of every tracked frame.
+        if self.rel.settle().is_none_or(|t| t > now) {
+            return self.fire_extra_acks();
+        }
         let mut due: Vec<String> = self
             .rel
             .pending
@@ -170,6 +212,7 @@ impl Worker {
                 // Unreachable while the outbox entry outlives its tracking (see `Kept`);
                 // without its text there is nothing to re-send.
                 self.rel.pending.remove(&id);
+                self.rel.stale = true;
                 continue;
             };
             if resends_done >= self.cfg.ack_retry_attempts {
@@ -191,6 +234,7 @@ impl Worker {
             if let Some(p) = self.rel.pending.get_mut(&id) {
                 p.resends = resends;
                 p.next_at = Some(now + delay);
+                self.rel.stale = true;
             }
             self.stats.ack_retries += 1;
             log!(
@@ -202,6 +246,16 @@ impl Worker {
                 "attempt" => resends,
             );
             self.send(frame);
+        }
+        self.fire_extra_acks();
+    }
+
+    /// The extra acks whose time has come (see [`Self::ack_dispatch`]).
+    fn fire_extra_acks(&mut self) {
+        let now = self.now;
+        // Most ticks have none due: no split of the list into two new ones.
+        if !self.rel.extra_acks.iter().any(|e| e.at <= now) {
+            return;
         }
         let (due, later): (Vec<ExtraAck>, Vec<ExtraAck>) = std::mem::take(&mut self.rel.extra_acks)
             .into_iter()
@@ -238,6 +292,7 @@ impl Worker {
         for p in self.rel.pending.values_mut() {
             p.next_at = None;
         }
+        self.rel.stale = true;
         self.rel.extra_acks.clear();
     }
 
@@ -258,7 +313,9 @@ impl Worker {
         }
         for (id, kind, text) in frames {
             let frame = OutFrame::new(kind, id.clone(), None, None, text);
-            self.rel.pending.remove(&id);
+            if self.rel.pending.remove(&id).is_some() {
+                self.rel.stale = true;
+            }
             self.send_tracked(frame, Class::Outbox);
         }
     }
