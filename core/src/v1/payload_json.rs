@@ -1,8 +1,8 @@
 //! The payloads a worker sends, written straight into a frame buffer by [`JsonOut`]: each
 //! exactly as serde_json serialises the type (fields in declaration order, `None` fields
 //! skipped, enums by their wire names). `tests/proptest_codec.rs` compares every one with
-//! `serde_json::to_string` on generated values. The rare payloads (handshake, pkg.event) go
-//! through serde itself.
+//! `serde_json::to_string` on generated values. Only a result's artifacts (rare) go through
+//! serde itself.
 
 use super::json_out::JsonOut;
 use super::payloads::*;
@@ -78,9 +78,26 @@ fn via_serde<T: serde::Serialize>(v: &T, o: &mut JsonOut<'_>) {
     o.raw(&serde_json::to_string(v).unwrap_or_default());
 }
 
+/// Every (re)connection sends one (and a repeat after a reconnect): by hand, as serde
+/// took several thousand instructions a frame.
 impl WriteJson for HandshakePayload {
     fn write_json(&self, o: &mut JsonOut<'_>) {
-        via_serde(self, o);
+        o.raw("{\"protocol\":")
+            .u64(u64::from(self.protocol))
+            .raw(match self.auth.mode {
+                AuthMode::Token => ",\"auth\":{\"mode\":\"token\"",
+                AuthMode::Mtls => ",\"auth\":{\"mode\":\"mtls\"",
+            });
+        opt_str(o, ",\"token\":\"", &self.auth.token);
+        opt_str(o, ",\"fingerprint\":\"", &self.auth.fingerprint);
+        let w = &self.worker;
+        o.raw("},\"worker\":{\"id\":\"")
+            .str_body(&w.id)
+            .raw("\",\"version\":\"")
+            .str_body(&w.version)
+            .raw("\",\"hostname\":\"")
+            .str_body(&w.hostname)
+            .raw("\"}}");
     }
 }
 
@@ -120,19 +137,38 @@ pub(crate) fn package_entries<'p>(
     entries: impl IntoIterator<Item = &'p PackageEntry>,
 ) {
     for (i, p) in entries.into_iter().enumerate() {
-        o.raw(if i > 0 { ",{\"name\":" } else { "{\"name\":" });
-        o.str(&p.name).raw(",\"version\":").str(&p.version);
+        o.raw(if i > 0 {
+            ",{\"name\":\""
+        } else {
+            "{\"name\":\""
+        })
+        .str_body(&p.name)
+        .raw("\",\"version\":\"")
+        .str_body(&p.version);
         o.raw(match p.status {
-            PackageStatus::Installed => ",\"status\":\"installed\"}",
-            PackageStatus::Missing => ",\"status\":\"missing\"}",
-            PackageStatus::Failed => ",\"status\":\"failed\"}",
+            PackageStatus::Installed => "\",\"status\":\"installed\"}",
+            PackageStatus::Missing => "\",\"status\":\"missing\"}",
+            PackageStatus::Failed => "\",\"status\":\"failed\"}",
         });
     }
 }
 
+/// Every package operation sends one: by hand, like the others.
 impl WriteJson for PkgEventPayload {
     fn write_json(&self, o: &mut JsonOut<'_>) {
-        via_serde(self, o);
+        o.raw("{\"name\":\"")
+            .str_body(&self.name)
+            .raw("\",\"version\":\"")
+            .str_body(&self.version)
+            .raw(match self.status {
+                PkgEventStatus::Installed => "\",\"status\":\"installed\"",
+                PkgEventStatus::Failed => "\",\"status\":\"failed\"",
+            });
+        opt_str(o, ",\"log_url\":\"", &self.log_url);
+        if let Some(d) = &self.details {
+            o.raw(",\"details\":").map(d);
+        }
+        o.raw("}");
     }
 }
 
