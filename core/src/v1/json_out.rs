@@ -270,36 +270,42 @@ fn escape_into(buf: &mut String, s: &str) {
 /// The escaped text of `s`, without quotes.
 #[inline]
 fn escape_body_into(buf: &mut String, s: &str) {
-    let bytes = s.as_bytes();
-    let plain = plain_len(bytes);
-    if plain == bytes.len() {
+    let plain = plain_len(s.as_bytes());
+    if plain == s.len() {
         buf.push_str(s);
         return;
     }
+    escape_from(buf, s, plain);
+}
+
+/// The escaped text of `s` whose first byte to escape is at `at`. After each escape the next
+/// run of plain bytes is found by [`plain_len`]'s word-at-a-time scan and copied in one go
+/// (text with line breaks, such as a task's output, was matched byte by byte).
+#[inline(never)]
+fn escape_from(buf: &mut String, s: &str, mut at: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate().skip(plain) {
-        let esc: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        // Every byte matched above is ASCII, so `i` and `i + 1` are char boundaries.
-        buf.push_str(&s[start..i]);
-        if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            buf.push_str("\\u00");
-            buf.push(HEX[(b >> 4) as usize] as char);
-            buf.push(HEX[(b & 0xf) as usize] as char);
-        } else {
-            buf.push_str(esc);
+    while let Some(&b) = bytes.get(at) {
+        // `plain_len` stops only at `"`, `\` or a control byte: ASCII, so `at` and `at + 1`
+        // are char boundaries.
+        buf.push_str(&s[start..at]);
+        match b {
+            b'"' => buf.push_str("\\\""),
+            b'\\' => buf.push_str("\\\\"),
+            0x08 => buf.push_str("\\b"),
+            0x0c => buf.push_str("\\f"),
+            b'\n' => buf.push_str("\\n"),
+            b'\r' => buf.push_str("\\r"),
+            b'\t' => buf.push_str("\\t"),
+            _ => {
+                buf.push_str("\\u00");
+                buf.push(HEX[usize::from(b >> 4)] as char);
+                buf.push(HEX[usize::from(b & 0xf)] as char);
+            }
         }
-        start = i + 1;
+        start = at + 1;
+        at = start + plain_len(&bytes[start..]);
     }
     buf.push_str(&s[start..]);
 }
@@ -456,6 +462,44 @@ mod tests {
                 serde_json::to_string(s).unwrap(),
                 "{s:?}"
             );
+        }
+    }
+
+    /// Escapes anywhere in long text (runs of plain bytes of every length around them, at
+    /// the start and the end, back to back) come out as serde_json writes them.
+    #[test]
+    fn escapes_between_plain_runs_match_serde_json() {
+        let pieces = ["\n", "\"", "\\", "\u{1}", "\u{1f}", "\t", "é", "☃", "😀"];
+        for (k, esc) in pieces.iter().enumerate() {
+            for run in 0..20 {
+                let plain: String = "abcdefghijklmnopqrstuvwxyz"
+                    .chars()
+                    .cycle()
+                    .take(run)
+                    .collect();
+                let other = pieces[(k + 1) % pieces.len()];
+                for s in [
+                    format!("{esc}{plain}"),
+                    format!("{plain}{esc}"),
+                    format!("{plain}{esc}{plain}{other}{plain}"),
+                    format!("{esc}{esc}{plain}{esc}{other}{other}"),
+                ] {
+                    let want = serde_json::to_string(&s).unwrap();
+                    assert_eq!(
+                        out(|o| {
+                            o.str(&s);
+                        }),
+                        want,
+                        "{s:?}"
+                    );
+                    assert_eq!(
+                        out(|o| {
+                            o.raw("\"").str_body(&s).raw("\"");
+                        }),
+                        want
+                    );
+                }
+            }
         }
     }
 
