@@ -8,6 +8,16 @@ use crate::time::Instant;
 use crate::v1::types::FrameType;
 use std::time::Duration;
 
+/// `d` in microseconds when it is a whole number of them and fits a `u64`.
+fn whole_micros(d: Duration) -> Option<u64> {
+    if d.subsec_nanos() % 1000 != 0 {
+        return None;
+    }
+    d.as_secs()
+        .checked_mul(1_000_000)?
+        .checked_add(u64::from(d.subsec_micros()))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Class {
     /// handshake / register: belong to one connection, dropped when it ends.
@@ -117,11 +127,30 @@ impl Worker {
             .saturating_mul(1u32 << k.min(20))
             .min(self.cfg.ack_retry_max.max(base));
         let jitter_us = self.rng.below(d.as_micros() as u64 / 5 + 1);
-        d + Duration::from_micros(jitter_us)
+        // Saturating: a `Duration::MAX` bound made `+` panic (only such configs change).
+        d.saturating_add(Duration::from_micros(jitter_us))
+    }
+
+    /// `self.now + self.retry_delay(k)`, in whole microseconds when both bounds are (every
+    /// real configuration): the same instant and the same RNG draw without the `Duration`
+    /// arithmetic (nanosecond normalising, 128-bit products) on every tracked frame.
+    fn retry_at(&mut self, k: u32) -> Instant {
+        let base = self.cfg.ack_retry_base.max(Duration::from_millis(1));
+        let max = self.cfg.ack_retry_max.max(base);
+        match (whole_micros(base), whole_micros(max)) {
+            // `base` below 2^40 us: times 2^20 it stays far below `Duration`'s saturation,
+            // so `saturating_mul` and `min` are exact in microseconds.
+            (Some(b), Some(m)) if b < 1 << 40 => {
+                let d = (b << k.min(20)).min(m);
+                let jitter = self.rng.below(d / 5 + 1);
+                Instant(self.now.0.saturating_add(d + jitter))
+            }
+            _ => self.now + self.retry_delay(k),
+        }
     }
 
     pub(super) fn send_tracked(&mut self, frame: OutFrame, class: Class) {
-        let next = self.now + self.retry_delay(0);
+        let next = self.retry_at(0);
         let kept = match class {
             Class::Session => Kept::Frame(frame.clone()),
             Class::Outbox => Kept::Outbox {
@@ -230,10 +259,10 @@ impl Worker {
                 return;
             }
             let resends = resends_done + 1;
-            let delay = self.retry_delay(resends);
+            let next = self.retry_at(resends);
             if let Some(p) = self.rel.pending.get_mut(&id) {
                 p.resends = resends;
-                p.next_at = Some(now + delay);
+                p.next_at = Some(next);
                 self.rel.stale = true;
             }
             self.stats.ack_retries += 1;
@@ -317,6 +346,45 @@ impl Worker {
                 self.rel.stale = true;
             }
             self.send_tracked(frame, Class::Outbox);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::WorkerConfig;
+
+    /// `retry_at` gives `now + retry_delay` and draws the same number from the RNG, for
+    /// whole-microsecond bounds (its own arithmetic) and for any others (the fallback).
+    #[test]
+    fn retry_at_is_now_plus_retry_delay() {
+        let ds = [
+            Duration::ZERO,
+            Duration::from_micros(1),
+            Duration::from_millis(1),
+            Duration::from_millis(250),
+            Duration::from_secs(30),
+            Duration::from_nanos(1_500_001),
+            Duration::from_secs(1 << 41),
+            Duration::MAX,
+        ];
+        for base in ds {
+            for max in ds {
+                let cfg = WorkerConfig {
+                    ack_retry_base: base,
+                    ack_retry_max: max,
+                    ..WorkerConfig::default()
+                };
+                let (mut a, mut b) = (Worker::new(cfg.clone()), Worker::new(cfg));
+                a.now = Instant(1_762_175_750_123_456);
+                b.now = a.now;
+                for k in [0, 1, 2, 5, 19, 20, 21, 40] {
+                    let want = b.now + b.retry_delay(k);
+                    assert_eq!(a.retry_at(k), want, "{base:?} {max:?} {k}");
+                    assert_eq!(a.rng.next_u64(), b.rng.next_u64());
+                }
+            }
         }
     }
 }
