@@ -277,6 +277,16 @@ mod stamp_cache_tests {
         }
     }
 
+    /// Every day from 1970 to past year 9999 (what the fixed layout covers) gets the date
+    /// Hinnant's signed form gives.
+    #[test]
+    fn civil_agrees_on_every_day_to_9999() {
+        for d in 0..2_933_000u64 {
+            let (y, m, dd) = civil_from_days(d as i64);
+            assert_eq!(civil_from_unsigned_days(d), (y as u64, m, dd), "{d}");
+        }
+    }
+
     #[test]
     fn a_new_cache_is_the_epoch() {
         let mut c = StampCache::default();
@@ -297,20 +307,33 @@ const DIGIT_PAIRS: [u8; 200] = {
     t
 };
 
-/// [`civil_from_days`] for the days of a `u64` unix time (never before 1970): the same
-/// arithmetic on unsigned integers, whose divisions by constants need no sign fix-ups
-/// (`civil_days_agree` checks it against the signed form).
+/// [`civil_from_days`] for the days of a `u64` unix time (never before 1970), in Neri and
+/// Schneider's form ("Euclidean affine functions and their application to calendar
+/// algorithms", 2022): the same dates from days since 0000-03-01, with three of the
+/// divisions by constants turned into multiply-and-shift steps (`civil_days_agree` and
+/// `civil_agrees_on_every_day_to_9999` check it against the signed form).
 fn civil_from_unsigned_days(days: u64) -> (u64, u32, u32) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let n = days + 719_468;
+    // Century and day of the century (times 4, plus 3, to make the quotient exact).
+    let n1 = 4 * n + 3;
+    let c = n1 / 146_097;
+    let n2 = (n1 % 146_097) | 3;
+    // Year of the century and day of the (March-based) year from one 64-bit product.
+    let p2 = 2_939_745 * n2;
+    let z = p2 >> 32;
+    let day_of_year = (p2 & 0xffff_ffff) / 2_939_745 / 4;
+    // Month (high half) and day (low half) from one more product: 2141 / 65536 stands in
+    // for 5 / 153, the March-based months' average length.
+    let n3 = 2141 * day_of_year + 197_913;
+    let m = (n3 >> 16) as u32;
+    let d = ((n3 & 0xffff) / 2141) as u32 + 1;
+    // January and February belong to the next civil year.
+    let jan_feb = day_of_year >= 306;
+    (
+        100 * c + z + u64::from(jan_feb),
+        if jan_feb { m - 12 } else { m },
+        d,
+    )
 }
 
 /// Howard Hinnant's days-since-epoch → civil date conversion (proleptic Gregorian).
