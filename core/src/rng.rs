@@ -60,39 +60,15 @@ impl Rng {
         // byte 8 the variant bits 10.
         let hi = (self.next_u64() & !0xf000) | 0x4000;
         let lo = (self.next_u64() & !(0xc0 << 56)) | (0x80 << 56);
-        // Every frame carries one: 32 hex digits eight at a time (no per-digit loop), each
-        // group copied to its place around the dashes of one word-aligned buffer (the UTF-8
-        // check then reads it a word pair at a time from its first byte).
-        let (a, b, c, d) = (hex8(hi >> 32), hex8(hi), hex8(lo >> 32), hex8(lo));
-        let mut out = UuidText([b'-'; 36]);
-        let o = &mut out.0;
-        o[0..8].copy_from_slice(&a);
-        o[9..13].copy_from_slice(&b[..4]);
-        o[14..18].copy_from_slice(&b[4..]);
-        o[19..23].copy_from_slice(&c[..4]);
-        o[24..28].copy_from_slice(&c[4..]);
-        o[28..36].copy_from_slice(&d);
-        // Only hex digits and '-': valid UTF-8.
-        std::str::from_utf8(&out.0).map_or_else(|_| String::new(), str::to_owned)
+        // Every frame carries one. The `uuid` crate writes the same text (big-endian `hi`
+        // then `lo`, lowercase, hyphenated; `uuid_matches_the_formatted_reference`) and hands
+        // it back as a `str`: a 36-byte UTF-8 check was a quarter of this function.
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let s: &str = uuid::Uuid::from_u64_pair(hi, lo)
+            .hyphenated()
+            .encode_lower(&mut text);
+        s.to_owned()
     }
-}
-
-/// A UUID's text being written (see [`Rng::uuid_v4`]).
-#[repr(align(8))]
-struct UuidText([u8; 36]);
-
-/// The low 32 bits of `x` as 8 lowercase hex digits, most significant first (SWAR: each
-/// nibble is spread into its own byte, then turned into `0-9` / `a-f` all at once).
-fn hex8(x: u64) -> [u8; 8] {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let x = x & 0xffff_ffff;
-    let x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
-    let x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
-    let x = (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
-    // A nibble of 10 or more carries into bit 4 when 6 is added: those bytes get the
-    // extra 39 that takes `'0' + n` to `'a' + n - 10`.
-    let letters = ((x + ONES * 6) >> 4) & ONES;
-    (x + ONES * b'0' as u64 + letters * 39).to_be_bytes()
 }
 
 #[cfg(test)]
@@ -145,23 +121,6 @@ mod tests {
         for _ in 0..2_000 {
             let (hi, lo) = (shadow.next_u64(), shadow.next_u64());
             assert_eq!(r.uuid_v4(), uuid_by_format(hi, lo));
-        }
-    }
-
-    #[test]
-    fn hex8_matches_format() {
-        for x in [
-            0u64,
-            1,
-            9,
-            10,
-            15,
-            0xdead_beef,
-            0xffff_ffff,
-            0x1234_5678_9abc_def0,
-        ] {
-            let want = format!("{:08x}", x & 0xffff_ffff);
-            assert_eq!(std::str::from_utf8(&hex8(x)).unwrap(), want, "{x:x}");
         }
     }
 
