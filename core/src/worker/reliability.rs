@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// `d` in microseconds when it is a whole number of them and fits a `u64`.
 fn whole_micros(d: Duration) -> Option<u64> {
-    if d.subsec_nanos() % 1000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1000) {
         return None;
     }
     d.as_secs()
