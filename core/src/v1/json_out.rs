@@ -177,24 +177,37 @@ impl<'a> JsonOut<'a> {
     }
 
     pub fn number(&mut self, n: &Number) -> &mut Self {
-        // `Number`'s Display is serde_json's own serialisation of it (itoa / shortest float);
-        // integers, the common case, are written here with the same digits.
+        // `Number`'s Display is serde_json's own serialisation of it (itoa for integers,
+        // zmij's shortest form for floats): both written here the same way, without
+        // `core::fmt` (a feedback frame's progress went through it).
         if let Some(u) = n.as_u64() {
             return self.u64(u);
         }
         if let Some(i) = n.as_i64() {
             return self.i64(i);
         }
-        let _ = write!(self.buf, "{n}");
-        self
+        match n.as_f64() {
+            Some(x) if x.is_finite() => self.float(x),
+            _ => {
+                let _ = write!(self.buf, "{n}");
+                self
+            }
+        }
     }
 
     /// A finite float as serde_json writes it; non-finite ones become `null` as there.
     pub fn f64(&mut self, x: f64) -> &mut Self {
-        match Number::from_f64(x) {
-            Some(n) => self.number(&n),
-            None => self.raw("null"),
+        if x.is_finite() {
+            self.float(x)
+        } else {
+            self.raw("null")
         }
+    }
+
+    /// A finite float's shortest text, as serde_json's `Number` displays it.
+    fn float(&mut self, x: f64) -> &mut Self {
+        self.buf.push_str(zmij::Buffer::new().format_finite(x));
+        self
     }
 
     pub fn value(&mut self, v: &Value) -> &mut Self {
@@ -491,6 +504,42 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Floats of every magnitude (random bit patterns, subnormals, integers-valued ones)
+    /// are written as serde_json writes them, directly and as a `Number`.
+    #[test]
+    fn floats_match_serde_json() {
+        let mut r = crate::rng::Rng::new(9);
+        let mut xs = vec![
+            0.5,
+            1.0,
+            -2.0,
+            1e21,
+            1e-7,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ];
+        xs.extend((0..3_000).map(|_| f64::from_bits(r.next_u64())));
+        xs.extend((0..500).map(|i| i as f64 / 7.0));
+        for x in xs.into_iter().filter(|x| x.is_finite()) {
+            let want = serde_json::to_string(&x).unwrap();
+            assert_eq!(
+                out(|o| {
+                    o.f64(x);
+                }),
+                want,
+                "{x:e}"
+            );
+            let n = Number::from_f64(x).unwrap();
+            assert_eq!(
+                out(|o| {
+                    o.number(&n);
+                }),
+                serde_json::to_string(&n).unwrap()
+            );
         }
     }
 
