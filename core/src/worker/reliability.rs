@@ -327,7 +327,7 @@ impl Worker {
 
     /// Re-sends every durable frame after (re-)registration, oldest first.
     pub(super) fn replay_outbox(&mut self) {
-        let frames: Vec<(String, FrameType, String)> = self
+        let frames: Vec<(String, FrameType, std::sync::Arc<str>)> = self
             .outbox
             .iter()
             .map(|e| (e.id.clone(), e.kind, e.frame.clone()))
@@ -341,7 +341,7 @@ impl Worker {
             );
         }
         for (id, kind, text) in frames {
-            let frame = OutFrame::new(kind, id.clone(), None, None, text);
+            let frame = OutFrame::new(kind, id.clone(), None, None, text.to_string());
             if self.rel.pending.remove(&id).is_some() {
                 self.rel.stale = true;
             }
