@@ -33,7 +33,7 @@ impl<'a> JsonOut<'a> {
     ///
     /// Inline: nearly every string is plain, and then this is one scan and one copy in the
     /// caller (the call into a separate escaper cost a prologue and epilogue per string).
-    #[inline]
+    #[inline(always)]
     pub fn str(&mut self, s: &str) -> &mut Self {
         if plain_len(s.as_bytes()) == s.len() {
             self.quoted(s);
