@@ -272,7 +272,7 @@ fn escape_into(buf: &mut String, s: &str) {
 }
 
 /// The escaped text of `s`, without quotes.
-#[inline]
+#[inline(always)]
 fn escape_body_into(buf: &mut String, s: &str) {
     let plain = plain_len(s.as_bytes());
     if plain == s.len() {
