@@ -84,44 +84,215 @@ pub fn format_rfc3339_micros(unix_micros: u64) -> String {
 /// straight into the frame (no `String` of its own to allocate, copy and free).
 pub fn push_rfc3339_micros(buf: &mut String, unix_micros: u64) {
     let secs = unix_micros / 1_000_000;
-    let micros = unix_micros % 1_000_000;
-    let sod = secs % 86_400;
     let (y, m, d) = civil_from_unsigned_days(secs / 86_400);
     if y > 9999 {
-        use std::fmt::Write as _;
-        // Writing to a `String` cannot fail.
-        let _ = write!(
-            buf,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+00:00",
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60
-        );
-        return;
+        return push_wide_year(buf, unix_micros);
     }
     // Every frame carries one: digits written straight into one buffer (same text), two
     // at a time from a table (a `% 10` step per digit was most of this function's cost).
-    let mut b = *b"0000-00-00T00:00:00.000000+00:00";
-    let mut put2 = |at: usize, v: u64| {
-        // Every caller passes a value below 100; `min` keeps the index in the table anyway
-        // (a compare instead of the multiply-shift-subtract of a `% 100`).
-        let i = v.min(99) as usize * 2;
-        b[at] = DIGIT_PAIRS[i];
-        b[at + 1] = DIGIT_PAIRS[i + 1];
-    };
-    put2(0, y / 100);
-    put2(2, y % 100);
-    put2(5, u64::from(m));
-    put2(8, u64::from(d));
-    put2(11, sod / 3600);
-    put2(14, (sod / 60) % 60);
-    put2(17, sod % 60);
-    put2(20, micros / 10_000);
-    put2(22, (micros / 100) % 100);
-    put2(24, micros % 100);
-    // Only ASCII digits and punctuation were written: valid UTF-8 (`unwrap_or_default`
-    // never takes its default), copied in one go (a `char` collect pushed 32 times).
-    buf.push_str(std::str::from_utf8(&b).unwrap_or_default());
+    let mut b = Stamp(*TEMPLATE);
+    put_date(&mut b.0, y, m, d);
+    put_time_of_day(&mut b.0, secs % 86_400);
+    put_micros(&mut b.0, unix_micros % 1_000_000);
+    b.push_to(buf);
+}
+
+/// The last second a machine stamped, as its `YYYY-MM-DDTHH:MM:SS` text: a machine stamps
+/// several frames in the same second and most of its frames on the same day, so
+/// [`push_rfc3339_micros_cached`] re-derives the civil date only when the day changes and
+/// the time of day only when the second does. Owned by its caller (the core reads no
+/// clock and keeps no global state); it changes no output, only how much is recomputed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StampCache {
+    /// Unix seconds that `head` spells.
+    secs: u64,
+    /// `secs / 86_400`, the day `head[..10]` spells.
+    days: u64,
+    head: [u8; 19],
+}
+
+impl StampCache {
+    /// Starts at the unix epoch (a correct entry, so no "empty" state to test for).
+    pub fn new() -> Self {
+        StampCache {
+            secs: 0,
+            days: 0,
+            head: *b"1970-01-01T00:00:00",
+        }
+    }
+}
+
+impl Default for StampCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// [`push_rfc3339_micros`]'s text (the same bytes, `stamp_cache_writes_what_the_plain_writer_writes`),
+/// reusing the date and time of day `cache` holds when `unix_micros` falls on its day or second.
+pub fn push_rfc3339_micros_cached(buf: &mut String, unix_micros: u64, cache: &mut StampCache) {
+    let secs = unix_micros / 1_000_000;
+    if secs != cache.secs {
+        let days = secs / 86_400;
+        if days != cache.days {
+            let (y, m, d) = civil_from_unsigned_days(days);
+            if y > 9999 {
+                // Never cached: the fixed layout has four year digits.
+                return push_wide_year(buf, unix_micros);
+            }
+            put_date(&mut cache.head, y, m, d);
+            cache.days = days;
+        }
+        put_time_of_day(&mut cache.head, secs % 86_400);
+        cache.secs = secs;
+    }
+    let mut b = Stamp(*TEMPLATE);
+    b.0[..19].copy_from_slice(&cache.head);
+    put_micros(&mut b.0, unix_micros % 1_000_000);
+    b.push_to(buf);
+}
+
+/// The layout both writers fill in.
+const TEMPLATE: &[u8; 32] = b"0000-00-00T00:00:00.000000+00:00";
+
+/// A stamp being written, word-aligned so that the UTF-8 check of its 32 ASCII bytes takes
+/// the standard library's two-words-at-a-time path from the first byte (from an unaligned
+/// start it goes byte by byte up to the first word boundary).
+#[repr(align(8))]
+struct Stamp([u8; 32]);
+
+impl Stamp {
+    fn push_to(&self, buf: &mut String) {
+        // Only ASCII digits and punctuation were written: valid UTF-8 (`unwrap_or_default`
+        // never takes its default), copied in one go (a `char` collect pushed 32 times).
+        buf.push_str(std::str::from_utf8(&self.0).unwrap_or_default());
+    }
+}
+
+/// The digits of `v` (below 100) at `b[at..at + 2]`.
+#[inline(always)]
+fn put2(b: &mut [u8], at: usize, v: u64) {
+    // Every caller passes a value below 100; `min` keeps the index in the table anyway
+    // (a compare instead of the multiply-shift-subtract of a `% 100`).
+    let i = v.min(99) as usize * 2;
+    b[at] = DIGIT_PAIRS[i];
+    b[at + 1] = DIGIT_PAIRS[i + 1];
+}
+
+/// `YYYY-MM-DD` at `b[..10]` (the dashes are the template's); `y` is at most 9999.
+#[inline(always)]
+fn put_date(b: &mut [u8], y: u64, m: u32, d: u32) {
+    put2(b, 0, y / 100);
+    put2(b, 2, y % 100);
+    put2(b, 5, u64::from(m));
+    put2(b, 8, u64::from(d));
+}
+
+/// `HH:MM:SS` at `b[11..19]` from the second of the day.
+#[inline(always)]
+fn put_time_of_day(b: &mut [u8], sod: u64) {
+    put2(b, 11, sod / 3600);
+    put2(b, 14, (sod / 60) % 60);
+    put2(b, 17, sod % 60);
+}
+
+/// The six fraction digits at `b[20..26]`.
+#[inline(always)]
+fn put_micros(b: &mut [u8], micros: u64) {
+    put2(b, 20, micros / 10_000);
+    put2(b, 22, (micros / 100) % 100);
+    put2(b, 24, micros % 100);
+}
+
+/// A stamp past year 9999 (never in practice; `u64` micros reach year 586,912): formatted.
+#[cold]
+fn push_wide_year(buf: &mut String, unix_micros: u64) {
+    use std::fmt::Write as _;
+    let secs = unix_micros / 1_000_000;
+    let micros = unix_micros % 1_000_000;
+    let sod = secs % 86_400;
+    let (y, m, d) = civil_from_unsigned_days(secs / 86_400);
+    // Writing to a `String` cannot fail.
+    let _ = write!(
+        buf,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+00:00",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    );
+}
+
+#[cfg(test)]
+mod stamp_cache_tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn plain(us: u64) -> String {
+        let mut s = String::from("x");
+        push_rfc3339_micros(&mut s, us);
+        s
+    }
+
+    fn cached(us: u64, c: &mut StampCache) -> String {
+        let mut s = String::from("x");
+        push_rfc3339_micros_cached(&mut s, us, c);
+        s
+    }
+
+    /// Any sequence of stamps, close together (same second, same day, the next day) or
+    /// far apart (random, past year 9999 and back), is written as the plain writer writes
+    /// it: the cache only ever skips work.
+    #[test]
+    fn stamp_cache_writes_what_the_plain_writer_writes() {
+        let mut c = StampCache::new();
+        let mut r = Rng::new(5);
+        let mut us = 1_762_175_750_123_456u64;
+        let fixed = [
+            0,
+            1,
+            999_999,
+            1_000_000,
+            86_399_999_999,
+            86_400_000_000,
+            951_782_400_000_000,
+            253_402_300_799_999_999,
+            253_402_300_800_000_000,
+            u64::MAX,
+            0,
+        ];
+        for &f in &fixed {
+            assert_eq!(cached(f, &mut c), plain(f), "{f}");
+        }
+        for i in 0..20_000u64 {
+            us = match i % 7 {
+                0 => r.below(253_402_300_800_000_000),
+                1 => us.saturating_add(r.below(1_000)),
+                2 => us.saturating_add(r.below(3_000_000)),
+                3 => us.saturating_add(r.below(200_000_000_000)),
+                4 => (us - us % 86_400_000_000).saturating_add(86_400_000_000 - 1),
+                5 => us.saturating_add(1),
+                _ => us.saturating_sub(r.below(2_000_000)),
+            };
+            assert_eq!(cached(us, &mut c), plain(us), "{us}");
+        }
+    }
+
+    /// Every day from 1970 to past year 9999 (what the fixed layout covers) gets the date
+    /// Hinnant's signed form gives.
+    #[test]
+    fn civil_agrees_on_every_day_to_9999() {
+        for d in 0..2_933_000u64 {
+            let (y, m, dd) = civil_from_days(d as i64);
+            assert_eq!(civil_from_unsigned_days(d), (y as u64, m, dd), "{d}");
+        }
+    }
+
+    #[test]
+    fn a_new_cache_is_the_epoch() {
+        let mut c = StampCache::default();
+        assert_eq!(cached(0, &mut c), "x1970-01-01T00:00:00.000000+00:00");
+        assert_eq!(cached(5, &mut c), "x1970-01-01T00:00:00.000005+00:00");
+    }
 }
 
 /// `"000102…99"`: the two digits of every number below 100.
@@ -136,20 +307,33 @@ const DIGIT_PAIRS: [u8; 200] = {
     t
 };
 
-/// [`civil_from_days`] for the days of a `u64` unix time (never before 1970): the same
-/// arithmetic on unsigned integers, whose divisions by constants need no sign fix-ups
-/// (`civil_days_agree` checks it against the signed form).
+/// [`civil_from_days`] for the days of a `u64` unix time (never before 1970), in Neri and
+/// Schneider's form ("Euclidean affine functions and their application to calendar
+/// algorithms", 2022): the same dates from days since 0000-03-01, with three of the
+/// divisions by constants turned into multiply-and-shift steps (`civil_days_agree` and
+/// `civil_agrees_on_every_day_to_9999` check it against the signed form).
 fn civil_from_unsigned_days(days: u64) -> (u64, u32, u32) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let n = days + 719_468;
+    // Century and day of the century (times 4, plus 3, to make the quotient exact).
+    let n1 = 4 * n + 3;
+    let c = n1 / 146_097;
+    let n2 = (n1 % 146_097) | 3;
+    // Year of the century and day of the (March-based) year from one 64-bit product.
+    let p2 = 2_939_745 * n2;
+    let z = p2 >> 32;
+    let day_of_year = (p2 & 0xffff_ffff) / 2_939_745 / 4;
+    // Month (high half) and day (low half) from one more product: 2141 / 65536 stands in
+    // for 5 / 153, the March-based months' average length.
+    let n3 = 2141 * day_of_year + 197_913;
+    let m = (n3 >> 16) as u32;
+    let d = ((n3 & 0xffff) / 2141) as u32 + 1;
+    // January and February belong to the next civil year.
+    let jan_feb = day_of_year >= 306;
+    (
+        100 * c + z + u64::from(jan_feb),
+        if jan_feb { m - 12 } else { m },
+        d,
+    )
 }
 
 /// Howard Hinnant's days-since-epoch → civil date conversion (proleptic Gregorian).

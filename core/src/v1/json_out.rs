@@ -33,7 +33,7 @@ impl<'a> JsonOut<'a> {
     ///
     /// Inline: nearly every string is plain, and then this is one scan and one copy in the
     /// caller (the call into a separate escaper cost a prologue and epilogue per string).
-    #[inline]
+    #[inline(always)]
     pub fn str(&mut self, s: &str) -> &mut Self {
         if plain_len(s.as_bytes()) == s.len() {
             self.quoted(s);
@@ -64,6 +64,51 @@ impl<'a> JsonOut<'a> {
         self
     }
 
+    /// [`Self::rfc3339_micros`]'s text, the date and time of day taken from `cache` when
+    /// they are the last stamp's (see [`crate::time::StampCache`]).
+    #[inline]
+    pub fn rfc3339_micros_cached(
+        &mut self,
+        unix_micros: u64,
+        cache: &mut crate::time::StampCache,
+    ) -> &mut Self {
+        self.buf.reserve(34);
+        self.buf.push('"');
+        crate::time::push_rfc3339_micros_cached(self.buf, unix_micros, cache);
+        self.buf.push('"');
+        self
+    }
+
+    /// The body of [`Self::rfc3339_micros_cached`] without its quotes: for a writer whose
+    /// literals around it carry them (`,"ts":"` before, `","corr":"` after), one capacity
+    /// check and copy per literal instead of one more per quote.
+    #[inline]
+    pub fn rfc3339_micros_body_cached(
+        &mut self,
+        unix_micros: u64,
+        cache: &mut crate::time::StampCache,
+    ) -> &mut Self {
+        crate::time::push_rfc3339_micros_cached(self.buf, unix_micros, cache);
+        self
+    }
+
+    /// The body of a JSON string without its quotes (the caller's literals carry them):
+    /// escaped exactly as [`Self::str`] escapes it.
+    #[inline]
+    pub fn str_body(&mut self, s: &str) -> &mut Self {
+        escape_body_into(self.buf, s);
+        self
+    }
+
+    /// [`Self::str_body`] for text that needs no escaping by construction (a generated UUID):
+    /// copied without the scan. Debug builds check the claim.
+    #[inline]
+    pub fn plain_body(&mut self, s: &str) -> &mut Self {
+        debug_assert_eq!(plain_len(s.as_bytes()), s.len(), "not plain: {s:?}");
+        self.buf.push_str(s);
+        self
+    }
+
     /// Bytes written so far (for [`Self::repeat`]).
     #[inline]
     pub fn written(&self) -> usize {
@@ -79,7 +124,7 @@ impl<'a> JsonOut<'a> {
     }
 
     /// `"s"`, with one capacity check.
-    #[inline]
+    #[inline(always)]
     fn quoted(&mut self, s: &str) {
         self.buf.reserve(s.len() + 2);
         self.buf.push('"');
@@ -100,16 +145,17 @@ impl<'a> JsonOut<'a> {
         self
     }
 
-    /// `["a","b"]`, each item escaped as serde_json escapes it.
+    /// `["a","b"]`, each item escaped as serde_json escapes it (the quotes and commas
+    /// written as one literal between items).
     pub fn str_array(&mut self, items: &[String]) -> &mut Self {
-        self.raw("[");
-        for (i, s) in items.iter().enumerate() {
-            if i > 0 {
-                self.raw(",");
-            }
-            self.str(s);
+        let Some((first, rest)) = items.split_first() else {
+            return self.raw("[]");
+        };
+        self.raw("[\"").str_body(first);
+        for s in rest {
+            self.raw("\",\"").str_body(s);
         }
-        self.raw("]")
+        self.raw("\"]")
     }
 
     pub fn u64(&mut self, n: u64) -> &mut Self {
@@ -131,24 +177,37 @@ impl<'a> JsonOut<'a> {
     }
 
     pub fn number(&mut self, n: &Number) -> &mut Self {
-        // `Number`'s Display is serde_json's own serialisation of it (itoa / shortest float);
-        // integers, the common case, are written here with the same digits.
+        // `Number`'s Display is serde_json's own serialisation of it (itoa for integers,
+        // zmij's shortest form for floats): both written here the same way, without
+        // `core::fmt` (a feedback frame's progress went through it).
         if let Some(u) = n.as_u64() {
             return self.u64(u);
         }
         if let Some(i) = n.as_i64() {
             return self.i64(i);
         }
-        let _ = write!(self.buf, "{n}");
-        self
+        match n.as_f64() {
+            Some(x) if x.is_finite() => self.float(x),
+            _ => {
+                let _ = write!(self.buf, "{n}");
+                self
+            }
+        }
     }
 
     /// A finite float as serde_json writes it; non-finite ones become `null` as there.
     pub fn f64(&mut self, x: f64) -> &mut Self {
-        match Number::from_f64(x) {
-            Some(n) => self.number(&n),
-            None => self.raw("null"),
+        if x.is_finite() {
+            self.float(x)
+        } else {
+            self.raw("null")
         }
+    }
+
+    /// A finite float's shortest text, as serde_json's `Number` displays it.
+    fn float(&mut self, x: f64) -> &mut Self {
+        self.buf.push_str(zmij::Buffer::new().format_finite(x));
+        self
     }
 
     pub fn value(&mut self, v: &Value) -> &mut Self {
@@ -173,14 +232,15 @@ impl<'a> JsonOut<'a> {
 
     /// An object in the map's own iteration order (serde_json's order too).
     pub fn map(&mut self, m: &Map<String, Value>) -> &mut Self {
-        self.buf.push('{');
-        for (i, (k, v)) in m.iter().enumerate() {
-            if i > 0 {
-                self.buf.push(',');
-            }
-            self.str(k);
-            self.buf.push(':');
+        let mut sep = "{\"";
+        for (k, v) in m {
+            // The separator, the key's quotes and the colon as literals around its text.
+            self.raw(sep).str_body(k).raw("\":");
             self.value(v);
+            sep = ",\"";
+        }
+        if m.is_empty() {
+            self.raw("{");
         }
         self.raw("}")
     }
@@ -188,24 +248,15 @@ impl<'a> JsonOut<'a> {
 
 /// Appends the decimal digits of `n` (what `Display` writes), without going through
 /// `core::fmt`, which showed in the simulator's profile (every frame has a few integers).
-fn push_u64(buf: &mut String, mut n: u64) {
-    // One digit (most counters, seqs and metrics): no buffer, no UTF-8 check.
+fn push_u64(buf: &mut String, n: u64) {
+    // One digit (most counters, seqs and metrics): no buffer at all.
     if n < 10 {
         buf.push(char::from(b'0' + n as u8));
         return;
     }
-    let mut d = [0u8; 20];
-    let mut at = d.len();
-    loop {
-        at -= 1;
-        d[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // ASCII digits only: valid UTF-8.
-    buf.push_str(std::str::from_utf8(&d[at..]).unwrap_or_default());
+    // itoa: two digits per step from a table, and its text needs no UTF-8 check (a digit
+    // loop here then `str::from_utf8` on the digits cost about twice as much).
+    buf.push_str(itoa::Buffer::new().format(n));
 }
 
 /// serde_json's escaping: `"` and `\` backslashed, control characters below 0x20 as the
@@ -221,38 +272,44 @@ fn escape_into(buf: &mut String, s: &str) {
 }
 
 /// The escaped text of `s`, without quotes.
-#[inline]
+#[inline(always)]
 fn escape_body_into(buf: &mut String, s: &str) {
-    let bytes = s.as_bytes();
-    let plain = plain_len(bytes);
-    if plain == bytes.len() {
+    let plain = plain_len(s.as_bytes());
+    if plain == s.len() {
         buf.push_str(s);
         return;
     }
+    escape_from(buf, s, plain);
+}
+
+/// The escaped text of `s` whose first byte to escape is at `at`. After each escape the next
+/// run of plain bytes is found by [`plain_len`]'s word-at-a-time scan and copied in one go
+/// (text with line breaks, such as a task's output, was matched byte by byte).
+#[inline(never)]
+fn escape_from(buf: &mut String, s: &str, mut at: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate().skip(plain) {
-        let esc: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        // Every byte matched above is ASCII, so `i` and `i + 1` are char boundaries.
-        buf.push_str(&s[start..i]);
-        if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            buf.push_str("\\u00");
-            buf.push(HEX[(b >> 4) as usize] as char);
-            buf.push(HEX[(b & 0xf) as usize] as char);
-        } else {
-            buf.push_str(esc);
+    while let Some(&b) = bytes.get(at) {
+        // `plain_len` stops only at `"`, `\` or a control byte: ASCII, so `at` and `at + 1`
+        // are char boundaries.
+        buf.push_str(&s[start..at]);
+        match b {
+            b'"' => buf.push_str("\\\""),
+            b'\\' => buf.push_str("\\\\"),
+            0x08 => buf.push_str("\\b"),
+            0x0c => buf.push_str("\\f"),
+            b'\n' => buf.push_str("\\n"),
+            b'\r' => buf.push_str("\\r"),
+            b'\t' => buf.push_str("\\t"),
+            _ => {
+                buf.push_str("\\u00");
+                buf.push(HEX[usize::from(b >> 4)] as char);
+                buf.push(HEX[usize::from(b & 0xf)] as char);
+            }
         }
-        start = i + 1;
+        start = at + 1;
+        at = start + plain_len(&bytes[start..]);
     }
     buf.push_str(&s[start..]);
 }
@@ -317,6 +374,49 @@ mod tests {
         }
     }
 
+    /// The quote-less writers write what the quoting ones write, minus the quotes.
+    #[test]
+    fn body_writers_write_the_quoted_text_unquoted() {
+        for s in ["", "plain", "q\"b\\s/", "\u{0}\u{1f}\n", "é☃😀"] {
+            let quoted = out(|o| {
+                o.str(s);
+            });
+            assert_eq!(
+                out(|o| {
+                    o.raw("\"").str_body(s).raw("\"");
+                }),
+                quoted
+            );
+        }
+        let id = "90c6e112-da0c-4efe-9cb3-ff1de549c2a6";
+        assert_eq!(
+            out(|o| {
+                o.raw("\"").plain_body(id).raw("\"");
+            }),
+            out(|o| {
+                o.str(id);
+            })
+        );
+        let mut c = crate::time::StampCache::new();
+        for us in [0, 1_762_175_750_123_456, 1_762_175_750_999_999, u64::MAX, 7] {
+            let want = out(|o| {
+                o.rfc3339_micros(us);
+            });
+            assert_eq!(
+                out(|o| {
+                    o.rfc3339_micros_cached(us, &mut c);
+                }),
+                want
+            );
+            assert_eq!(
+                out(|o| {
+                    o.raw("\"").rfc3339_micros_body_cached(us, &mut c).raw("\"");
+                }),
+                want
+            );
+        }
+    }
+
     #[test]
     #[cfg(debug_assertions)]
     #[should_panic(expected = "not plain")]
@@ -365,6 +465,80 @@ mod tests {
                 }),
                 serde_json::to_string(s).unwrap(),
                 "{s:?}"
+            );
+        }
+    }
+
+    /// Escapes anywhere in long text (runs of plain bytes of every length around them, at
+    /// the start and the end, back to back) come out as serde_json writes them.
+    #[test]
+    fn escapes_between_plain_runs_match_serde_json() {
+        let pieces = ["\n", "\"", "\\", "\u{1}", "\u{1f}", "\t", "é", "☃", "😀"];
+        for (k, esc) in pieces.iter().enumerate() {
+            for run in 0..20 {
+                let plain: String = "abcdefghijklmnopqrstuvwxyz"
+                    .chars()
+                    .cycle()
+                    .take(run)
+                    .collect();
+                let other = pieces[(k + 1) % pieces.len()];
+                for s in [
+                    format!("{esc}{plain}"),
+                    format!("{plain}{esc}"),
+                    format!("{plain}{esc}{plain}{other}{plain}"),
+                    format!("{esc}{esc}{plain}{esc}{other}{other}"),
+                ] {
+                    let want = serde_json::to_string(&s).unwrap();
+                    assert_eq!(
+                        out(|o| {
+                            o.str(&s);
+                        }),
+                        want,
+                        "{s:?}"
+                    );
+                    assert_eq!(
+                        out(|o| {
+                            o.raw("\"").str_body(&s).raw("\"");
+                        }),
+                        want
+                    );
+                }
+            }
+        }
+    }
+
+    /// Floats of every magnitude (random bit patterns, subnormals, integers-valued ones)
+    /// are written as serde_json writes them, directly and as a `Number`.
+    #[test]
+    fn floats_match_serde_json() {
+        let mut r = crate::rng::Rng::new(9);
+        let mut xs = vec![
+            0.5,
+            1.0,
+            -2.0,
+            1e21,
+            1e-7,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ];
+        xs.extend((0..3_000).map(|_| f64::from_bits(r.next_u64())));
+        xs.extend((0..500).map(|i| i as f64 / 7.0));
+        for x in xs.into_iter().filter(|x| x.is_finite()) {
+            let want = serde_json::to_string(&x).unwrap();
+            assert_eq!(
+                out(|o| {
+                    o.f64(x);
+                }),
+                want,
+                "{x:e}"
+            );
+            let n = Number::from_f64(x).unwrap();
+            assert_eq!(
+                out(|o| {
+                    o.number(&n);
+                }),
+                serde_json::to_string(&n).unwrap()
             );
         }
     }

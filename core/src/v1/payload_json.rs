@@ -1,8 +1,8 @@
 //! The payloads a worker sends, written straight into a frame buffer by [`JsonOut`]: each
 //! exactly as serde_json serialises the type (fields in declaration order, `None` fields
 //! skipped, enums by their wire names). `tests/proptest_codec.rs` compares every one with
-//! `serde_json::to_string` on generated values. The rare payloads (handshake, pkg.event) go
-//! through serde itself.
+//! `serde_json::to_string` on generated values. Only a result's artifacts (rare) go through
+//! serde itself.
 
 use super::json_out::JsonOut;
 use super::payloads::*;
@@ -51,12 +51,6 @@ impl<'o, 'b> Obj<'o, 'b> {
         }
     }
     #[inline]
-    fn opt_u64(&mut self, key: &str, v: Option<u64>) {
-        if let Some(v) = v {
-            self.key(key).u64(v);
-        }
-    }
-    #[inline]
     fn opt_bool(&mut self, key: &str, v: Option<bool>) {
         if let Some(v) = v {
             self.key(key).bool(v);
@@ -84,9 +78,26 @@ fn via_serde<T: serde::Serialize>(v: &T, o: &mut JsonOut<'_>) {
     o.raw(&serde_json::to_string(v).unwrap_or_default());
 }
 
+/// Every (re)connection sends one (and a repeat after a reconnect): by hand, as serde
+/// took several thousand instructions a frame.
 impl WriteJson for HandshakePayload {
     fn write_json(&self, o: &mut JsonOut<'_>) {
-        via_serde(self, o);
+        o.raw("{\"protocol\":")
+            .u64(u64::from(self.protocol))
+            .raw(match self.auth.mode {
+                AuthMode::Token => ",\"auth\":{\"mode\":\"token\"",
+                AuthMode::Mtls => ",\"auth\":{\"mode\":\"mtls\"",
+            });
+        opt_str(o, ",\"token\":\"", &self.auth.token);
+        opt_str(o, ",\"fingerprint\":\"", &self.auth.fingerprint);
+        let w = &self.worker;
+        o.raw("},\"worker\":{\"id\":\"")
+            .str_body(&w.id)
+            .raw("\",\"version\":\"")
+            .str_body(&w.version)
+            .raw("\",\"hostname\":\"")
+            .str_body(&w.hostname)
+            .raw("\"}}");
     }
 }
 
@@ -126,19 +137,38 @@ pub(crate) fn package_entries<'p>(
     entries: impl IntoIterator<Item = &'p PackageEntry>,
 ) {
     for (i, p) in entries.into_iter().enumerate() {
-        o.raw(if i > 0 { ",{\"name\":" } else { "{\"name\":" });
-        o.str(&p.name).raw(",\"version\":").str(&p.version);
+        o.raw(if i > 0 {
+            ",{\"name\":\""
+        } else {
+            "{\"name\":\""
+        })
+        .str_body(&p.name)
+        .raw("\",\"version\":\"")
+        .str_body(&p.version);
         o.raw(match p.status {
-            PackageStatus::Installed => ",\"status\":\"installed\"}",
-            PackageStatus::Missing => ",\"status\":\"missing\"}",
-            PackageStatus::Failed => ",\"status\":\"failed\"}",
+            PackageStatus::Installed => "\",\"status\":\"installed\"}",
+            PackageStatus::Missing => "\",\"status\":\"missing\"}",
+            PackageStatus::Failed => "\",\"status\":\"failed\"}",
         });
     }
 }
 
+/// Every package operation sends one: by hand, like the others.
 impl WriteJson for PkgEventPayload {
     fn write_json(&self, o: &mut JsonOut<'_>) {
-        via_serde(self, o);
+        o.raw("{\"name\":\"")
+            .str_body(&self.name)
+            .raw("\",\"version\":\"")
+            .str_body(&self.version)
+            .raw(match self.status {
+                PkgEventStatus::Installed => "\",\"status\":\"installed\"",
+                PkgEventStatus::Failed => "\",\"status\":\"failed\"",
+            });
+        opt_str(o, ",\"log_url\":\"", &self.log_url);
+        if let Some(d) = &self.details {
+            o.raw(",\"details\":").map(d);
+        }
+        o.raw("}");
     }
 }
 
@@ -165,15 +195,6 @@ impl WriteJson for AckPayload {
     }
 }
 
-fn status_name(s: TaskStatus) -> &'static str {
-    match s {
-        TaskStatus::Succeeded => "SUCCEEDED",
-        TaskStatus::Failed => "FAILED",
-        TaskStatus::Skipped => "SKIPPED",
-        TaskStatus::Cancelled => "CANCELLED",
-    }
-}
-
 fn channel_name(c: FeedbackChannel) -> &'static str {
     match c {
         FeedbackChannel::Stdout => "stdout",
@@ -185,76 +206,103 @@ fn channel_name(c: FeedbackChannel) -> &'static str {
     }
 }
 
-impl WriteJson for ResultPayload {
-    fn write_json(&self, o: &mut JsonOut<'_>) {
-        let mut f = Obj::new(o);
-        f.str("run_id", &self.run_id);
-        f.str("task_id", &self.task_id);
-        f.key("status")
-            .raw("\"")
-            .raw(status_name(self.status))
-            .raw("\"");
-        f.map("result", &self.result);
-        f.opt_u64("duration_ms", self.duration_ms);
-        f.opt_map("metadata", &self.metadata);
-        if let Some(a) = &self.artifacts {
-            via_serde(a, f.key("artifacts"));
-        }
-        if let Some(e) = &self.error {
-            let mut g = Obj::new(f.key("error"));
-            g.str("code", &e.code);
-            g.str("message", &e.message);
-            g.opt_str("remediation", &e.remediation);
-            g.end();
-        }
-        f.end();
+/// `key` (a literal `,"name":"`, its value's opening quote included), the escaped text of
+/// `v` and its closing quote; nothing when `v` is `None`. One literal per field instead of
+/// the separator, name, colon and quote written apart.
+#[inline]
+fn opt_str(o: &mut JsonOut<'_>, key: &'static str, v: &Option<String>) {
+    if let Some(v) = v {
+        o.raw(key).str_body(v).raw("\"");
     }
 }
 
+/// Every task sends one: its fixed fields written as literals around the escaped values.
+impl WriteJson for ResultPayload {
+    fn write_json(&self, o: &mut JsonOut<'_>) {
+        o.raw("{\"run_id\":\"")
+            .str_body(&self.run_id)
+            .raw("\",\"task_id\":\"")
+            .str_body(&self.task_id)
+            .raw(match self.status {
+                TaskStatus::Succeeded => "\",\"status\":\"SUCCEEDED\",\"result\":",
+                TaskStatus::Failed => "\",\"status\":\"FAILED\",\"result\":",
+                TaskStatus::Skipped => "\",\"status\":\"SKIPPED\",\"result\":",
+                TaskStatus::Cancelled => "\",\"status\":\"CANCELLED\",\"result\":",
+            })
+            .map(&self.result);
+        if let Some(d) = self.duration_ms {
+            o.raw(",\"duration_ms\":").u64(d);
+        }
+        if let Some(m) = &self.metadata {
+            o.raw(",\"metadata\":").map(m);
+        }
+        if let Some(a) = &self.artifacts {
+            o.raw(",\"artifacts\":");
+            via_serde(a, o);
+        }
+        if let Some(e) = &self.error {
+            o.raw(",\"error\":{\"code\":\"")
+                .str_body(&e.code)
+                .raw("\",\"message\":\"")
+                .str_body(&e.message)
+                .raw("\"");
+            opt_str(o, ",\"remediation\":\"", &e.remediation);
+            o.raw("}");
+        }
+        o.raw("}");
+    }
+}
+
+/// Streams send many: written like [`ResultPayload`]'s.
 impl WriteJson for FeedbackPayload {
     fn write_json(&self, o: &mut JsonOut<'_>) {
-        let mut f = Obj::new(o);
-        f.str("run_id", &self.run_id);
-        f.str("task_id", &self.task_id);
-        f.opt_str("stage", &self.stage);
+        o.raw("{\"run_id\":\"")
+            .str_body(&self.run_id)
+            .raw("\",\"task_id\":\"")
+            .str_body(&self.task_id)
+            .raw("\"");
+        opt_str(o, ",\"stage\":\"", &self.stage);
         if let Some(p) = self.progress {
-            f.key("progress").f64(p);
+            o.raw(",\"progress\":").f64(p);
         }
-        f.opt_str("message", &self.message);
+        opt_str(o, ",\"message\":\"", &self.message);
         if let Some(chunks) = &self.chunks {
-            let o = f.key("chunks");
-            o.raw("[");
+            o.raw(",\"chunks\":[");
             for (i, c) in chunks.iter().enumerate() {
-                if i > 0 {
-                    o.raw(",");
+                o.raw(if i > 0 {
+                    ",{\"channel\":\""
+                } else {
+                    "{\"channel\":\""
+                })
+                .raw(channel_name(c.channel))
+                .raw("\"");
+                if let Some(n) = c.index {
+                    o.raw(",\"index\":").u64(n);
                 }
-                let mut g = Obj::new(o);
-                g.key("channel")
-                    .raw("\"")
-                    .raw(channel_name(c.channel))
-                    .raw("\"");
-                g.opt_u64("index", c.index);
-                g.opt_str("mime_type", &c.mime_type);
-                g.opt_str("text", &c.text);
-                g.opt_str("data_base64", &c.data_base64);
-                g.opt_map("metadata", &c.metadata);
-                g.end();
+                opt_str(o, ",\"mime_type\":\"", &c.mime_type);
+                opt_str(o, ",\"text\":\"", &c.text);
+                opt_str(o, ",\"data_base64\":\"", &c.data_base64);
+                if let Some(m) = &c.metadata {
+                    o.raw(",\"metadata\":").map(m);
+                }
+                o.raw("}");
             }
             o.raw("]");
         }
         if let Some(m) = &self.metrics {
-            let o = f.key("metrics");
-            o.raw("{");
+            o.raw(",\"metrics\":{");
             for (i, (k, v)) in m.iter().enumerate() {
-                if i > 0 {
-                    o.raw(",");
-                }
-                o.str(k).raw(":").f64(*v);
+                o.raw(if i > 0 { ",\"" } else { "\"" })
+                    .str_body(k)
+                    .raw("\":")
+                    .f64(*v);
             }
             o.raw("}");
         }
-        f.opt_map("metadata", &self.metadata);
-        f.end();
+        if let Some(m) = &self.metadata {
+            o.raw(",\"metadata\":").map(m);
+        }
+        o.raw("}");
     }
 }
 

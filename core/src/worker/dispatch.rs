@@ -14,6 +14,7 @@ use crate::work::task::codes;
 use crate::work::{Feedback, HandlerKey, TaskKey, TaskOutcome, TaskSpec, Verdict};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the worker remembers about an admitted task to build its terminal frame.
@@ -27,7 +28,8 @@ pub(super) struct DispatchMeta {
 #[derive(Debug, Clone)]
 struct Cached {
     kind: FrameType,
-    frame: String,
+    /// The outbox entry's text too, shared (one copy for both).
+    frame: Arc<str>,
     outbox_id: String,
 }
 
@@ -52,7 +54,7 @@ impl FinishedCache {
         }
     }
 
-    pub fn remember(&mut self, key: TaskKey, kind: FrameType, frame: String, outbox_id: String) {
+    pub fn remember(&mut self, key: TaskKey, kind: FrameType, frame: Arc<str>, outbox_id: String) {
         if self
             .map
             .insert(
@@ -367,13 +369,14 @@ impl Worker {
                     run_id: payload.run_id,
                     task_id: payload.task_id,
                 };
+                let text: Arc<str> = Arc::from(frame.text());
                 self.finished.remember(
                     task.clone(),
                     FrameType::Result,
-                    frame.text().to_string(),
+                    text.clone(),
                     frame.id.clone(),
                 );
-                self.emit_durable(frame, Some(task));
+                self.emit_durable_shared(frame, Some(task), text);
             }
             TaskOutcome::Failed(f) => {
                 let p = error_payload(
@@ -406,14 +409,17 @@ impl Worker {
             .request_ack();
         let frame = self.build_frame(head, &payload);
         if remember {
+            let text: Arc<str> = Arc::from(frame.text());
             self.finished.remember(
                 task.clone(),
                 FrameType::CommandError,
-                frame.text().to_string(),
+                text.clone(),
                 frame.id.clone(),
             );
+            self.emit_durable_shared(frame, Some(task), text);
+        } else {
+            self.emit_durable(frame, Some(task));
         }
-        self.emit_durable(frame, Some(task));
     }
 
     /// Answers a re-dispatch of a finished task at once with a copy of its terminal frame
@@ -455,13 +461,10 @@ impl Worker {
 
     /// Sends `frame`, the fresh copy of the cached answer `c`, in place of the earlier copy.
     fn resend_frame(&mut self, key: &TaskKey, c: Cached, frame: super::io::OutFrame) {
-        self.finished.remember(
-            key.clone(),
-            c.kind,
-            frame.text().to_string(),
-            frame.id.clone(),
-        );
-        self.emit_durable(frame, Some(key.clone()));
+        let text: Arc<str> = Arc::from(frame.text());
+        self.finished
+            .remember(key.clone(), c.kind, text.clone(), frame.id.clone());
+        self.emit_durable_shared(frame, Some(key.clone()), text);
         self.supersede_outbox_entry(&c.outbox_id);
     }
 

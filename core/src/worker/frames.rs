@@ -4,6 +4,7 @@
 
 use super::io::OutFrame;
 use super::Worker;
+use crate::time::StampCache;
 use crate::v1::json_out::{plain_len, JsonOut};
 use crate::v1::payload_json::WriteJson;
 use crate::v1::payloads::*;
@@ -51,7 +52,14 @@ impl Worker {
     pub(crate) fn build_frame<T: WriteJson>(&mut self, head: Head<'_>, payload: &T) -> OutFrame {
         let id = self.rng.uuid_v4();
         let ts = self.cfg.wall.unix_micros(self.now);
-        let text = envelope_text(&head, &id, ts, &self.identity_json, payload);
+        let text = envelope_text(
+            &head,
+            &id,
+            ts,
+            &mut self.stamps,
+            &self.identity_json,
+            payload,
+        );
         OutFrame::new(head.kind, id, head.corr, head.seq, text)
     }
 
@@ -104,7 +112,14 @@ impl Worker {
             cfg: &self.cfg,
             inventory: (!empty_inventory).then_some(&self.inventory),
         };
-        let text = envelope_text(&head, &id, ts, &self.identity_json, &payload);
+        let text = envelope_text(
+            &head,
+            &id,
+            ts,
+            &mut self.stamps,
+            &self.identity_json,
+            &payload,
+        );
         OutFrame::new(head.kind, id, head.corr, head.seq, text)
     }
 
@@ -168,19 +183,31 @@ impl Worker {
         corr: Option<String>,
         seq: Option<u64>,
     ) -> OutFrame {
-        let mut head = Head::new(FrameType::Ack).corr(corr).seq(seq);
-        head.ack_for = Some(for_id);
-        self.build_frame(head, &AckOut { for_id })
+        let head = Head::new(FrameType::Ack).corr(corr).seq(seq);
+        let id = self.rng.uuid_v4();
+        let ts = self.cfg.wall.unix_micros(self.now);
+        let text = ack_text(
+            &head,
+            for_id,
+            &id,
+            ts,
+            &mut self.stamps,
+            &self.identity_json,
+        );
+        OutFrame::new(head.kind, id, head.corr, head.seq, text)
     }
 }
 
 /// The worker's ack payload, borrowing the acked id: written exactly as
 /// `AckPayload { ok: Some(true), for_id: Some(for_id) }` is (`ack_out_equals_the_payload`),
-/// without copying the id into the payload (and the envelope) first.
+/// without copying the id into the payload (and the envelope) first. [`ack_text`] writes
+/// the same bytes with the id copied from the envelope's `ack.for`; this is its oracle.
+#[cfg(test)]
 struct AckOut<'a> {
     for_id: &'a str,
 }
 
+#[cfg(test)]
 impl WriteJson for AckOut<'_> {
     fn write_json(&self, o: &mut JsonOut<'_>) {
         o.raw("{\"ok\":true,\"for\":").str(self.for_id).raw("}");
@@ -347,11 +374,13 @@ impl<'a> Layout<'a> {
 
 /// The text of one worker frame (see [`Worker::build_frame`]). `id` is a generated UUID
 /// (plain by construction, written without the escape scan), `ts_micros` the wall time
-/// written as its RFC 3339 stamp in place, `identity` [`identity_json`]'s text.
+/// written as its RFC 3339 stamp in place (through the machine's `stamps`), `identity`
+/// [`identity_json`]'s text.
 fn envelope_text<T: WriteJson>(
     head: &Head,
     id: &str,
     ts_micros: u64,
+    stamps: &mut StampCache,
     identity: &str,
     payload: &T,
 ) -> String {
@@ -367,34 +396,95 @@ fn envelope_text<T: WriteJson>(
     };
     let mut buf = String::with_capacity(cap);
     let mut o = JsonOut::new(&mut buf);
-    o.raw("{\"type\":\"")
-        .raw(head.kind.as_str())
-        .raw("\",\"id\":")
-        .str_plain(id);
-    o.raw(",\"ts\":").rfc3339_micros(ts_micros);
-    if let Some(c) = &head.corr {
-        o.raw(",\"corr\":").str(c);
-    }
-    if let Some(n) = head.seq {
-        o.raw(",\"seq\":").u64(n);
-    }
-    o.raw(identity);
+    envelope_start(&mut o, head, id, ts_micros, stamps, identity);
     match (&head.ack_for, head.ack_request) {
-        (None, false) => {}
-        (Some(f), false) => {
-            o.raw(",\"ack\":{\"for\":").str(f).raw("}");
-        }
-        (None, true) => {
-            o.raw(",\"ack\":{\"request\":true}");
-        }
-        (Some(f), true) => {
-            o.raw(",\"ack\":{\"for\":").str(f).raw(",\"request\":true}");
-        }
-    }
-    o.raw(",\"payload\":");
+        (None, false) => o.raw(",\"payload\":"),
+        (Some(f), false) => o
+            .raw(",\"ack\":{\"for\":\"")
+            .str_body(f)
+            .raw("\"},\"payload\":"),
+        (None, true) => o.raw(",\"ack\":{\"request\":true},\"payload\":"),
+        (Some(f), true) => o
+            .raw(",\"ack\":{\"for\":\"")
+            .str_body(f)
+            .raw("\",\"request\":true},\"payload\":"),
+    };
     payload.write_json(&mut o);
     o.raw("}");
     buf
+}
+
+/// An ack of `for_id`: [`envelope_text`] with `ack.for` = `for_id` and [`AckOut`]'s payload
+/// (`ack_text_is_the_envelope_of_ack_out`), the id escaped once for `ack.for` and its JSON
+/// text then copied into the payload.
+fn ack_text(
+    head: &Head,
+    for_id: &str,
+    id: &str,
+    ts_micros: u64,
+    stamps: &mut StampCache,
+    identity: &str,
+) -> String {
+    let mut buf = String::with_capacity(384);
+    let mut o = JsonOut::new(&mut buf);
+    envelope_start(&mut o, head, id, ts_micros, stamps, identity);
+    o.raw(",\"ack\":{\"for\":");
+    let at = o.written();
+    o.raw("\"").str_body(for_id).raw("\"");
+    let end = o.written();
+    if head.ack_request {
+        o.raw(",\"request\":true");
+    }
+    o.raw("},\"payload\":{\"ok\":true,\"for\":")
+        .repeat(at..end)
+        .raw("}}");
+    buf
+}
+
+/// The start of [`envelope_text`], through the identity: the quotes of the id, the stamp and
+/// `corr` are part of the literals around them (one copy each instead of three).
+fn envelope_start(
+    o: &mut JsonOut<'_>,
+    head: &Head,
+    id: &str,
+    ts_micros: u64,
+    stamps: &mut StampCache,
+    identity: &str,
+) {
+    o.raw(head_prefix(head.kind))
+        .plain_body(id)
+        .raw("\",\"ts\":\"")
+        .rfc3339_micros_body_cached(ts_micros, stamps);
+    if let Some(c) = &head.corr {
+        o.raw("\",\"corr\":\"").str_body(c);
+    }
+    match head.seq {
+        Some(n) => o.raw("\",\"seq\":").u64(n),
+        None => o.raw("\""),
+    };
+    o.raw(identity);
+}
+
+/// `{"type":"<kind>","id":"`: the start of every frame of `kind`, as one literal.
+fn head_prefix(kind: FrameType) -> &'static str {
+    macro_rules! head {
+        ($name:literal) => {
+            concat!("{\"type\":\"", $name, "\",\"id\":\"")
+        };
+    }
+    match kind {
+        FrameType::Handshake => head!("handshake"),
+        FrameType::Register => head!("register"),
+        FrameType::Heartbeat => head!("heartbeat"),
+        FrameType::Ack => head!("ack"),
+        FrameType::Dispatch => head!("cmd.dispatch"),
+        FrameType::Result => head!("result"),
+        FrameType::Feedback => head!("feedback"),
+        FrameType::CommandError => head!("command.error"),
+        FrameType::PkgEvent => head!("pkg.event"),
+        FrameType::PkgInstall => head!("pkg.install"),
+        FrameType::PkgUninstall => head!("pkg.uninstall"),
+    }
 }
 
 /// `command.error` payload with the context the scheduler needs to find the run (spec §3.7).
@@ -625,8 +715,48 @@ mod tests {
             })
             .unwrap();
             let identity = identity_json("t☃", "w\u{1}");
-            let text = envelope_text(&head, ID, ts_micros, &identity, &payload);
+            let mut stamps = StampCache::new();
+            let text = envelope_text(&head, ID, ts_micros, &mut stamps, &identity, &payload);
             assert_eq!(text, oracle);
+        }
+    }
+
+    /// An ack written by `ack_text` is the envelope of `AckOut` with `ack.for` set, whatever
+    /// its id needs escaping, its corr and seq.
+    #[test]
+    fn ack_text_is_the_envelope_of_ack_out() {
+        let identity = identity_json("t\"", "w");
+        let (mut c1, mut c2) = (StampCache::new(), StampCache::new());
+        for (i, for_id) in ["d-1", "", "q\"uo\\te", "ctl\u{1}\n", "é☃😀", ID]
+            .iter()
+            .enumerate()
+        {
+            for (corr, seq, req) in [
+                (None, None, false),
+                (Some("c\n1"), Some(3), false),
+                (Some("n0"), None, true),
+                (None, Some(u64::MAX), true),
+            ] {
+                let mut head = Head::new(FrameType::Ack)
+                    .corr(corr.map(str::to_string))
+                    .seq(seq);
+                head.ack_request = req;
+                let ts = 1_762_175_750_123_456 + i as u64 * 777_777;
+                let got = ack_text(&head, for_id, ID, ts, &mut c1, &identity);
+                head.ack_for = Some(for_id);
+                let want = envelope_text(&head, ID, ts, &mut c2, &identity, &AckOut { for_id });
+                assert_eq!(got, want);
+            }
+        }
+    }
+
+    #[test]
+    fn head_prefix_names_the_type() {
+        for k in FrameType::ALL {
+            assert_eq!(
+                head_prefix(k),
+                format!("{{\"type\":\"{}\",\"id\":\"", k.as_str())
+            );
         }
     }
 
@@ -640,6 +770,7 @@ mod tests {
             for_id: Some("r\"1".into()),
         };
         let identity = identity_json("t", "w");
+        let mut c = StampCache::new();
         for (corr, seq, req) in [
             (None, None, false),
             (Some("n0"), Some(0), true),
@@ -651,16 +782,30 @@ mod tests {
                 .corr(corr.map(str::to_string))
                 .seq(seq);
             head.ack_request = req;
-            let first = envelope_text(&head, ID, 1_762_175_750_123_456, &identity, &payload);
+            let first = envelope_text(
+                &head,
+                ID,
+                1_762_175_750_123_456,
+                &mut c,
+                &identity,
+                &payload,
+            );
             let l = Layout::of(&first).expect("own layout");
             assert_eq!((l.corr, l.seq), (corr, seq));
             let id2 = "0196173b-7fdb-4b38-9d58-c228858de321";
             let again = l.with_id_ts(id2, 1_762_175_999_000_001);
-            let want = envelope_text(&head, id2, 1_762_175_999_000_001, &identity, &payload);
+            let want = envelope_text(
+                &head,
+                id2,
+                1_762_175_999_000_001,
+                &mut c,
+                &identity,
+                &payload,
+            );
             assert_eq!(again, want);
         }
         let escaped = Head::new(FrameType::Result).corr(Some("c\n".into()));
-        let text = envelope_text(&escaped, ID, 1, &identity, &payload);
+        let text = envelope_text(&escaped, ID, 1, &mut c, &identity, &payload);
         assert!(Layout::of(&text).is_none());
         for other in [
             "",

@@ -66,6 +66,8 @@ pub struct Worker {
     identity_json: String,
     rng: Rng,
     now: Instant,
+    /// The last stamp's date and time of day, for the next frame's `ts`.
+    stamps: crate::time::StampCache,
     actions: VecDeque<Action>,
     stats: Stats,
     reported_state: SessionState,
@@ -109,6 +111,7 @@ impl Worker {
             identity_json: frames::identity_json(&cfg.tenant, &cfg.worker_id),
             rng: Rng::new(cfg.seed),
             now: Instant::ZERO,
+            stamps: crate::time::StampCache::new(),
             actions: VecDeque::new(),
             stats: Stats::default(),
             reported_state: SessionState::New,
@@ -189,6 +192,7 @@ impl Worker {
     fn leave(&mut self) {
         self.check_drain_progress();
         self.refresh_state();
+        self.rel.settle();
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {
@@ -200,16 +204,15 @@ impl Worker {
         if self.phase == Phase::Closed {
             return None;
         }
-        [
-            self.reconnect_at,
-            self.heartbeat_at,
-            self.rehandshake_at,
-            self.rel.next_deadline(),
-            self.draining.as_ref().and_then(|d| d.next_deadline()),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // Asked after every input: a chain of two-way minimums, not an iterator over an array.
+        let earlier = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let t = earlier(self.reconnect_at, self.heartbeat_at);
+        let t = earlier(t, self.rehandshake_at);
+        let t = earlier(t, self.rel.next_deadline());
+        earlier(t, self.draining.as_ref().and_then(|d| d.next_deadline()))
     }
 
     pub fn state(&self) -> SessionState {

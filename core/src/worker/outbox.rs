@@ -8,13 +8,15 @@ use crate::id_map::IdMap;
 use crate::v1::types::FrameType;
 use crate::work::TaskKey;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// What the model keeps of an entry: what a replay sends (the task is only on disk).
 #[derive(Debug)]
 pub(super) struct Stored {
     pub id: String,
     pub kind: FrameType,
-    pub frame: String,
+    /// Shared with the finished-task cache's copy of a terminal frame (one text, not two).
+    pub frame: Arc<str>,
 }
 
 /// Entries in write order. Each gets the next write number; slot `n - first` of `slots`
@@ -77,7 +79,7 @@ impl OutboxModel {
     pub fn text(&self, id: &str) -> Option<&str> {
         let n = *self.by_id.get(id)?;
         let i = usize::try_from(n.checked_sub(self.first)?).ok()?;
-        self.slots.get(i)?.as_ref().map(|e| e.frame.as_str())
+        self.slots.get(i)?.as_ref().map(|e| &*e.frame)
     }
 
     pub fn len(&self) -> usize {
@@ -98,12 +100,24 @@ impl Worker {
     /// Persists a frame that must reach the scheduler, then sends it if registered; otherwise
     /// it goes out on the next registration.
     pub(super) fn emit_durable(&mut self, frame: OutFrame, task: Option<TaskKey>) {
-        let text = frame.text().to_string();
+        let text: Arc<str> = Arc::from(frame.text());
+        self.emit_durable_shared(frame, task, text);
+    }
+
+    /// [`Self::emit_durable`] with the frame's text already shared (`text` is `frame`'s):
+    /// the finished-task cache keeps the same text, so it is copied once for both.
+    pub(super) fn emit_durable_shared(
+        &mut self,
+        frame: OutFrame,
+        task: Option<TaskKey>,
+        text: Arc<str>,
+    ) {
+        debug_assert_eq!(&*text, frame.text());
         self.push(Action::Persist(OutboxEntry {
             id: frame.id.clone(),
             kind: frame.kind,
             task,
-            frame: text.clone(),
+            frame: frame.text().to_string(),
         }));
         self.outbox.insert(Stored {
             id: frame.id.clone(),
@@ -134,13 +148,16 @@ impl Worker {
                         self.supersede_outbox_entry(&older);
                     }
                 }
+            }
+            let text: Arc<str> = Arc::from(e.frame);
+            if let Some(task) = e.task {
                 self.finished
-                    .remember(task.clone(), e.kind, e.frame.clone(), e.id.clone());
+                    .remember(task, e.kind, text.clone(), e.id.clone());
             }
             self.outbox.insert(Stored {
                 id: e.id,
                 kind: e.kind,
-                frame: e.frame,
+                frame: text,
             });
         }
         if self.is_registered() {
@@ -157,7 +174,7 @@ mod tests {
         Stored {
             id: id.into(),
             kind: FrameType::Result,
-            frame: format!("text of {id}"),
+            frame: format!("text of {id}").into(),
         }
     }
 

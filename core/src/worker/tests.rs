@@ -53,7 +53,14 @@ impl H {
 
     /// Applies an input and returns the actions, validating every outbound frame.
     fn input(&mut self, i: Input) -> Vec<Action> {
+        let what = format!("{i:?}");
         self.w.handle(self.now, i);
+        // The kept earliest resend deadline is the one a scan of every tracked frame finds.
+        assert_eq!(
+            self.w.rel.next_deadline(),
+            self.w.rel.next_deadline_by_scan(),
+            "after {what}"
+        );
         let mut out = Vec::new();
         while let Some(a) = self.w.poll_action() {
             if let Action::Send(f) = &a {
