@@ -16,6 +16,21 @@ pub struct ExecPlan {
     pub outcome: TaskOutcome,
 }
 
+/// The most chunks a streaming task emits.
+const MAX_CHUNKS: u64 = 8;
+
+/// `chunk {i}` for each chunk index, so a feedback frame formats nothing.
+const CHUNK_TEXTS: [&str; MAX_CHUNKS as usize] = [
+    "chunk 0", "chunk 1", "chunk 2", "chunk 3", "chunk 4", "chunk 5", "chunk 6", "chunk 7",
+];
+
+fn chunk_text(i: u64) -> String {
+    match CHUNK_TEXTS.get(i as usize) {
+        Some(t) => (*t).to_string(),
+        None => format!("chunk {i}"),
+    }
+}
+
 fn param_u64(spec: &TaskSpec, k: &str) -> Option<u64> {
     spec.parameters.get(k).and_then(Value::as_u64)
 }
@@ -30,7 +45,7 @@ pub fn plan(spec: &TaskSpec, rng: &mut Rng, f: &FaultKnobs) -> ExecPlan {
     let ms = duration.as_millis() as u64;
     let mut feedback = Vec::new();
     if spec.node_type == "stream" {
-        let n = param_u64(spec, "chunks").unwrap_or(1).min(8);
+        let n = param_u64(spec, "chunks").unwrap_or(1).min(MAX_CHUNKS);
         for i in 0..n {
             let at = duration.mul_f64((i + 1) as f64 / (n + 1) as f64);
             feedback.push((
@@ -42,7 +57,7 @@ pub fn plan(spec: &TaskSpec, rng: &mut Rng, f: &FaultKnobs) -> ExecPlan {
                         channel: FeedbackChannel::Stdout,
                         index: Some(i),
                         mime_type: None,
-                        text: Some(format!("chunk {i}")),
+                        text: Some(chunk_text(i)),
                         data_base64: None,
                         metadata: None,
                     }],
@@ -88,4 +103,16 @@ pub fn plan(spec: &TaskSpec, rng: &mut Rng, f: &FaultKnobs) -> ExecPlan {
 /// What a cancelled task reports.
 pub fn cancelled(ms: u64) -> TaskOutcome {
     TaskOutcome::failed(codes::RUNNER_CANCELLED, "cancelled by the worker", ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_texts_are_what_format_writes() {
+        for i in 0..MAX_CHUNKS + 3 {
+            assert_eq!(chunk_text(i), format!("chunk {i}"));
+        }
+    }
 }

@@ -125,10 +125,13 @@ impl Sim {
         self.stats.pkg_ops += 1;
         self.note(Rec::Fault("package op", Some(w)));
         self.next_pkg += 1;
-        let id = format!("pkg-op-{}", self.next_pkg);
+        let id = crate::workload::numbered("pkg-op-", self.next_pkg);
         let ts = self.swarm.sched_cfg.wall.rfc3339(self.now);
-        let name = format!("extra.pkg{}", self.rng.below(3));
-        let version = format!("1.{}.0", self.rng.below(2));
+        // `extra.pkg{0..3}` at `1.{0..2}.0`, from tables (no formatting per op).
+        const NAMES: [&str; 3] = ["extra.pkg0", "extra.pkg1", "extra.pkg2"];
+        const VERSIONS: [&str; 2] = ["1.0.0", "1.1.0"];
+        let name = NAMES[self.rng.below(3) as usize].to_string();
+        let version = VERSIONS[self.rng.below(2) as usize].to_string();
         let text = if self.rng.chance(0.6) {
             frames::pkg_install(id, ts, &name, &version)
         } else {
