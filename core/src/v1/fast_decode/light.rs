@@ -51,7 +51,7 @@ impl<'a> P<'a> {
         if open != b'"' {
             return None;
         }
-        let n = crate::v1::json_out::plain_len(rest);
+        let n = super::body_len(rest);
         if *rest.get(n)? != b'"' {
             return None;
         }
@@ -165,7 +165,8 @@ impl<'a> P<'a> {
         }
         if ack {
             self.want(b",\"ack\":{\"for\":")?;
-            let for_id = self.plain_str()?;
+            self.ws();
+            let for_id = self.plain_str_by(super::body_len)?;
             self.want(b"},\"payload\":{")?;
             // The ack payload is read leniently; both encoders' `{for, ok: true}` orders.
             if self.exact(b"\"for\":") {
@@ -323,6 +324,13 @@ mod tests {
             "\n\"w1\"",
             "null",
             "\"scheduler-control\"",
+            "\"90c6e112-da0c-4efe-9cb3-ff1de549c2a\"",
+            "\"90c6e112-da0c-4efe-9cb3-ff1de549c2a67\"",
+            "\"90c6e112-da0c-4efe-9cb3-ff1de549c2a6",
+            "\"90c6e112-da0c-4efe-9cb3-ff1de549c2\\\"\"",
+            "\"90c6e112-da0c-4efe-9cb3-ff1de549c2é\"",
+            "\"\u{1}0c6e112-da0c-4efe-9cb3-ff1de549c2a6\"",
+            "\"90c6e112-da0c-4efe-9cb3-ff1de549c2a6\\\"",
         ];
         let mut stamps: Vec<String> = [
             "2025-11-03T13:20:00.069108+00:00",
@@ -361,6 +369,15 @@ mod tests {
                 let (mut a, mut b) = (p(&t), p(&t));
                 let got = a.plain_str_len();
                 let want = b.plain_str().map(str::len);
+                assert_eq!(got, want, "{t:?}");
+                if got.is_some() {
+                    assert_eq!(a.i, b.i, "{t:?}");
+                }
+                let (mut a, mut b) = (p(&t), p(&t));
+                a.ws();
+                b.ws();
+                let got = a.plain_str_by(super::super::body_len);
+                let want = b.plain_str_here();
                 assert_eq!(got, want, "{t:?}");
                 if got.is_some() {
                     assert_eq!(a.i, b.i, "{t:?}");
