@@ -246,6 +246,27 @@ mod tests {
             "\"payload\":{\"for\": \"97e22206",
         );
         assert!(agrees(&other, DEFAULT_MAX_FRAME_BYTES), "{other}");
+        // A payload `for` that differs from `ack.for` in its first or last byte, or is
+        // shorter: the compare with `ack.for` falls through to the scan, which reads it (the
+        // payload is read leniently); escaped or unclosed: declined (`agrees` panics if the
+        // light path reads what `decode` does not, or reads it differently).
+        let head = &SCHED_ACK[..SCHED_ACK
+            .find("\"payload\":")
+            .expect("SCHED_ACK has a payload")];
+        for (payload_for, read) in [
+            ("\"07e22206-2345-4b00-936b-22b53ab8ab79\"", true),
+            ("\"97e22206-2345-4b00-936b-22b53ab8ab70\"", true),
+            ("\"97e22206-2345-4b00-936b-22b53ab8ab7\"", true),
+            ("\"97e22206-2345-4b00-936b-22b53ab8ab79\"", true),
+            ("\"97e22206-2345-4b00-936b-22b53ab8ab7\\u0039\"", false),
+            (
+                "\"97e22206-2345-4b00-936b-22b53ab8ab79,\"ok\":true}}",
+                false,
+            ),
+        ] {
+            let t = format!("{head}\"payload\":{{\"for\":{payload_for},\"ok\":true}}}}");
+            assert_eq!(agrees(&t, DEFAULT_MAX_FRAME_BYTES), read, "{t}");
+        }
         assert!(agrees(SCHED_ACK, SCHED_ACK.len()));
         assert!(decode_light(SCHED_ACK, SCHED_ACK.len() - 1).is_none());
     }
