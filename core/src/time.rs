@@ -364,6 +364,14 @@ pub fn validate_rfc3339_aware(s: &str) -> Result<(), &'static str> {
     validate_general(s)
 }
 
+/// [`encoder_form`] for the fast decoder's light path, which checks a stamp it does not
+/// keep (no `&str` to build): `true` only for bytes [`validate_rfc3339_aware`] accepts
+/// (all ASCII, so a plain JSON string body); `false` says nothing, the caller validates.
+#[inline(always)]
+pub(crate) fn is_encoder_stamp(b: &[u8]) -> bool {
+    encoder_form(b)
+}
+
 /// True for `YYYY-MM-DDTHH:MM:SS.ffffff+hh:mm` (the 32 bytes both encoders write) with
 /// the field ranges [`validate_general`] checks: a stamp it accepts. Every other text is
 /// `false` and goes to `validate_general` for its answer and reason. Four word tests

@@ -8,7 +8,7 @@
 
 mod plain;
 
-pub(crate) use plain::plain_len;
+pub(crate) use plain::{clean_36, plain_len};
 use serde_json::{Map, Number, Value};
 use std::fmt::Write as _;
 

@@ -40,6 +40,60 @@ impl<'a> P<'a> {
         self.plain_str().map(|_| ())
     }
 
+    /// [`Self::plain_str`] for a string the light path only needs to exist: its length,
+    /// without building the `&str` (a bounds and char-boundary check, an out-of-line call,
+    /// on every field). The same bytes are accepted: a string body that ends at a quote
+    /// after a quote always lies on char boundaries.
+    #[inline(always)]
+    fn plain_str_len(&mut self) -> Option<usize> {
+        self.ws();
+        let (&open, rest) = self.b.get(self.i..)?.split_first()?;
+        if open != b'"' {
+            return None;
+        }
+        let n = super::body_len(rest);
+        if *rest.get(n)? != b'"' {
+            return None;
+        }
+        self.i += n + 2;
+        Some(n)
+    }
+
+    /// [`Self::stamp`] for a stamp the light path does not keep: the encoders' 32 bytes
+    /// between quotes checked as bytes (no `&str` built), any other text by `stamp`.
+    #[inline(always)]
+    fn stamp_ok(&mut self) -> Option<()> {
+        const LEN: usize = 32;
+        self.ws();
+        let open = self.i;
+        if self.b.get(open) == Some(&b'"')
+            && self.b.get(open + LEN + 1) == Some(&b'"')
+            && self
+                .b
+                .get(open + 1..open + 1 + LEN)
+                .is_some_and(crate::time::is_encoder_stamp)
+        {
+            self.i = open + LEN + 2;
+            return Some(());
+        }
+        self.stamp().map(|_| ())
+    }
+
+    /// [`Self::u64`] for a value the light path does not keep: a single digit followed by
+    /// `,` or `}` (most heartbeat metrics) is what `u64` accepts there, read in one test;
+    /// anything else is read by `u64`.
+    #[inline(always)]
+    fn u64_ok(&mut self) -> Option<()> {
+        self.ws();
+        if let Some(&[d, next]) = self.b.get(self.i..self.i + 2) {
+            if d.is_ascii_digit() && (next == b',' || next == b'}') {
+                self.i += 1;
+                return Some(());
+            }
+        }
+        self.u64().map(|_| ())
+    }
+
     /// A string that `validate_rfc3339_aware` accepts (what `validate_envelope` wants of
     /// `ts`), else `None`. The encoders' stamps are 32 bytes: when the byte after 32 is a
     /// quote and those 32 validate, they are exactly the string `plain_str` would read (an
@@ -84,34 +138,35 @@ impl<'a> P<'a> {
         } else {
             return None;
         };
-        let id = self.plain_str()?;
+        let id = self.plain_str_len()?;
         self.want(b",\"ts\":")?;
-        self.stamp()?;
+        self.stamp_ok()?;
         // `corr` is any string and `seq` any u64 in the envelope; neither matters to these frames.
         if self.exact(b",\"corr\":") {
-            self.plain_str()?;
+            self.plain_str_len()?;
         }
         if self.exact(b",\"seq\":") {
-            self.u64()?;
+            self.u64_ok()?;
         }
         self.want(b",\"tenant\":")?;
-        let tenant = self.plain_str()?;
+        let tenant = self.plain_str_len()?;
         if !(self.exact(b",\"sender\":{\"role\":\"worker\",\"id\":")
             || self.exact(b",\"sender\":{\"role\":\"scheduler\",\"id\":"))
         {
             return None;
         }
-        let sender_id = self.plain_str()?;
+        let sender_id = self.plain_str_len()?;
         self.want(b"}")?;
         // `validate_envelope` on these fields (`type` is a non-empty literal, no `flags`;
         // `ts` was validated as it was read).
-        let head_ok = !id.is_empty() && !tenant.is_empty() && !sender_id.is_empty();
+        let head_ok = id != 0 && tenant != 0 && sender_id != 0;
         if !head_ok {
             return None;
         }
         if ack {
             self.want(b",\"ack\":{\"for\":")?;
-            let for_id = self.plain_str()?;
+            self.ws();
+            let for_id = self.plain_str_by(super::body_len)?;
             self.want(b"},\"payload\":{")?;
             // The ack payload is read leniently; both encoders' `{for, ok: true}` orders.
             if self.exact(b"\"for\":") {
@@ -132,15 +187,15 @@ impl<'a> P<'a> {
                 return None;
             }
             self.want(b",\"metrics\":{\"inflight\":")?;
-            self.u64()?;
+            self.u64_ok()?;
             self.want(b",\"outbox\":")?;
-            self.u64()?;
+            self.u64_ok()?;
             self.want(b",\"queued\":")?;
-            self.u64()?;
+            self.u64_ok()?;
             self.want(b",\"resource_bytes\":")?;
-            self.u64()?;
+            self.u64_ok()?;
             self.want(b",\"resource_handles\":")?;
-            self.u64()?;
+            self.u64_ok()?;
             self.want(b"}}}")?;
             Some(Light::Heartbeat)
         }
@@ -191,6 +246,27 @@ mod tests {
             "\"payload\":{\"for\": \"97e22206",
         );
         assert!(agrees(&other, DEFAULT_MAX_FRAME_BYTES), "{other}");
+        // A payload `for` that differs from `ack.for` in its first or last byte, or is
+        // shorter: the compare with `ack.for` falls through to the scan, which reads it (the
+        // payload is read leniently); escaped or unclosed: declined (`agrees` panics if the
+        // light path reads what `decode` does not, or reads it differently).
+        let head = &SCHED_ACK[..SCHED_ACK
+            .find("\"payload\":")
+            .expect("SCHED_ACK has a payload")];
+        for (payload_for, read) in [
+            ("\"07e22206-2345-4b00-936b-22b53ab8ab79\"", true),
+            ("\"97e22206-2345-4b00-936b-22b53ab8ab70\"", true),
+            ("\"97e22206-2345-4b00-936b-22b53ab8ab7\"", true),
+            ("\"97e22206-2345-4b00-936b-22b53ab8ab79\"", true),
+            ("\"97e22206-2345-4b00-936b-22b53ab8ab7\\u0039\"", false),
+            (
+                "\"97e22206-2345-4b00-936b-22b53ab8ab79,\"ok\":true}}",
+                false,
+            ),
+        ] {
+            let t = format!("{head}\"payload\":{{\"for\":{payload_for},\"ok\":true}}}}");
+            assert_eq!(agrees(&t, DEFAULT_MAX_FRAME_BYTES), read, "{t}");
+        }
         assert!(agrees(SCHED_ACK, SCHED_ACK.len()));
         assert!(decode_light(SCHED_ACK, SCHED_ACK.len() - 1).is_none());
     }
@@ -232,6 +308,117 @@ mod tests {
                 let want = b
                     .plain_str()
                     .filter(|ts| crate::time::validate_rfc3339_aware(ts).is_ok());
+                assert_eq!(got, want, "{t:?}");
+                if got.is_some() {
+                    assert_eq!(a.i, b.i, "{t:?}");
+                }
+            }
+        }
+    }
+
+    /// The light path's skipping readers accept exactly what the readers they stand for
+    /// accept, and end where they end: `plain_str_len` as `plain_str` (the length of its
+    /// body), `stamp_ok` as `stamp`, `u64_ok` as `u64`, on values of every form, spaced or
+    /// not, cut short or followed by anything.
+    #[test]
+    fn skipping_readers_accept_what_the_keeping_readers_accept() {
+        fn p(t: &str) -> super::P<'_> {
+            super::P {
+                s: t,
+                b: t.as_bytes(),
+                i: 0,
+                depth: 0,
+            }
+        }
+        let strings = [
+            "\"\"",
+            "\"a\"",
+            "\"default\"",
+            "\"90c6e112-da0c-4efe-9cb3-ff1de549c2a6\"",
+            "\"a\\\"b\"",
+            "\"é☃\"",
+            "\"x\u{1}\"",
+            "\"abc",
+            "abc\"",
+            "",
+            " \"w1\"",
+            "\n\"w1\"",
+            "null",
+            "\"scheduler-control\"",
+            "\"90c6e112-da0c-4efe-9cb3-ff1de549c2a\"",
+            "\"90c6e112-da0c-4efe-9cb3-ff1de549c2a67\"",
+            "\"90c6e112-da0c-4efe-9cb3-ff1de549c2a6",
+            "\"90c6e112-da0c-4efe-9cb3-ff1de549c2\\\"\"",
+            "\"90c6e112-da0c-4efe-9cb3-ff1de549c2é\"",
+            "\"\u{1}0c6e112-da0c-4efe-9cb3-ff1de549c2a6\"",
+            "\"90c6e112-da0c-4efe-9cb3-ff1de549c2a6\\\"",
+        ];
+        let mut stamps: Vec<String> = [
+            "2025-11-03T13:20:00.069108+00:00",
+            "2025-11-03T13:20:00Z",
+            "2025-13-03T13:20:00.069108+00:00",
+            "2025-11-03T13:20:00.069108+0000",
+            "2025-11-03T13:20:00.069108+00:0é",
+            "2025-11-03T13:20:00.069108\\u002b00:00",
+        ]
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect();
+        stamps.push(" \"2025-11-03T13:20:00.069108+00:00\"".to_string());
+        stamps.push("\"2025-11-03T13:20:00.069108+00:00".to_string());
+        let numbers = [
+            "0",
+            "7",
+            "12",
+            "01",
+            "00",
+            "-1",
+            "1.5",
+            "1e3",
+            "18446744073709551615",
+            "18446744073709551616",
+            " 3",
+            "x",
+            "",
+            "9",
+            "0.",
+            "5-",
+        ];
+        for tail in [",", "}", "", "\"", ",\"x\":1", "]", " ,"] {
+            for body in strings {
+                let t = format!("{body}{tail}");
+                let (mut a, mut b) = (p(&t), p(&t));
+                let got = a.plain_str_len();
+                let want = b.plain_str().map(str::len);
+                assert_eq!(got, want, "{t:?}");
+                if got.is_some() {
+                    assert_eq!(a.i, b.i, "{t:?}");
+                }
+                let (mut a, mut b) = (p(&t), p(&t));
+                a.ws();
+                b.ws();
+                let got = a.plain_str_by(super::super::body_len);
+                let want = b.plain_str_here();
+                assert_eq!(got, want, "{t:?}");
+                if got.is_some() {
+                    assert_eq!(a.i, b.i, "{t:?}");
+                }
+            }
+            for body in &stamps {
+                let t = format!("{body}{tail}");
+                let (mut a, mut b) = (p(&t), p(&t));
+                let got = a.stamp_ok();
+                let want = b.stamp().map(|_| ());
+                assert_eq!(got, want, "{t:?}");
+                if got.is_some() {
+                    assert_eq!(a.i, b.i, "{t:?}");
+                }
+            }
+            for body in numbers {
+                let t = format!("{body}{tail}");
+                let (mut a, mut b) = (p(&t), p(&t));
+                let got = a.u64_ok();
+                let want = b.u64().map(|_| ());
                 assert_eq!(got, want, "{t:?}");
                 if got.is_some() {
                     assert_eq!(a.i, b.i, "{t:?}");
