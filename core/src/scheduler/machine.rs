@@ -108,6 +108,8 @@ pub struct Scheduler {
     pub(crate) injected: VecDeque<(String, ConnId)>,
     pub(crate) pkg_events: Vec<PkgEventRecord>,
     pub(crate) stats: SchedStats,
+    /// The last stamp's date and time of day, for the next frame's `ts` (output unchanged).
+    pub(crate) stamps: crate::time::StampCache,
 }
 
 impl Scheduler {
@@ -127,6 +129,7 @@ impl Scheduler {
             injected: VecDeque::new(),
             pkg_events: Vec::new(),
             stats: SchedStats::default(),
+            stamps: crate::time::StampCache::new(),
         }
     }
 
@@ -243,7 +246,8 @@ impl Scheduler {
 
     fn send_ack(&mut self, now: Instant, conn: ConnId, acked: &Envelope) {
         let id = self.new_id();
-        let text = ack_frame_at(&id, self.cfg.wall.unix_micros(now), acked);
+        let ts = self.cfg.wall.unix_micros(now);
+        let text = ack_frame_at(&id, ts, &mut self.stamps, acked);
         self.stats.acks_sent += 1;
         self.actions.push_back(SchedAction::Send { conn, text });
     }

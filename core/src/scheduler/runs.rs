@@ -93,6 +93,7 @@ impl Scheduler {
         let text = dispatch_frame_at(
             &id,
             ts,
+            &mut self.stamps,
             &DispatchFields {
                 run_id: &run.run_id,
                 tenant: &run.tenant,
