@@ -7,6 +7,14 @@ use crate::v1::json_out::JsonOut;
 use crate::v1::types::FrameType;
 use serde_json::{Map, Value};
 
+/// `scheduler_sender()` as JSON, after a comma (a macro so writers can `concat!` it with
+/// the literal that follows it).
+macro_rules! sender_json {
+    () => {
+        ",\"sender\":{\"role\":\"scheduler\",\"id\":\"scheduler-control\"}"
+    };
+}
+
 /// The scheduler's sender, on every frame it sends.
 pub fn scheduler_sender() -> Sender {
     Sender {
@@ -54,7 +62,7 @@ fn ack_text(stamp: Stamp<'_>, acked: &Envelope) -> String {
     let mut o = JsonOut::new(&mut buf);
     head(&mut o, FrameType::Ack, stamp, acked.corr.as_deref());
     o.raw(",\"tenant\":").str(&acked.tenant);
-    o.raw(SENDER).raw(",\"ack\":{\"for\":");
+    o.raw(concat!(sender_json!(), ",\"ack\":{\"for\":"));
     // The acked id twice: escaped once, its JSON text then copied.
     let at = o.written();
     o.str(&acked.id);
@@ -65,28 +73,38 @@ fn ack_text(stamp: Stamp<'_>, acked: &Envelope) -> String {
 }
 
 /// `{"type":…,"id":…,"ts":…[,"corr":…]`: the start every scheduler frame shares. The
-/// scheduler machine passes a generated UUID and an RFC 3339 stamp, but these writers are
-/// public (tests build scheduler frames with them), so `id` and `ts` are escaped like any
-/// string: the scan of 36 + 32 plain bytes is a few word steps.
+/// public writers (tests build scheduler frames with them) get `id` and `ts` as text and
+/// escape them like any string. The machine's generated UUID and stamp are plain by
+/// construction: written as bodies between literals that carry their quotes, one capacity
+/// check and copy per literal instead of one more per quote.
 fn head(o: &mut JsonOut<'_>, kind: FrameType, stamp: Stamp<'_>, corr: Option<&str>) {
-    o.raw("{\"type\":\"").raw(kind.as_str()).raw("\",\"id\":");
     match stamp {
         Stamp::Text(id, ts) => {
+            o.raw("{\"type\":\"").raw(kind.as_str()).raw("\",\"id\":");
             o.str(id).raw(",\"ts\":").str(ts);
+            if let Some(c) = corr {
+                o.raw(",\"corr\":").str(c);
+            }
         }
         Stamp::Generated(id, ts_micros, stamps) => {
-            o.str_plain(id)
-                .raw(",\"ts\":")
-                .rfc3339_micros_cached(ts_micros, stamps);
+            match kind {
+                FrameType::Ack => o.raw("{\"type\":\"ack\",\"id\":\""),
+                FrameType::Dispatch => o.raw("{\"type\":\"cmd.dispatch\",\"id\":\""),
+                other => o
+                    .raw("{\"type\":\"")
+                    .raw(other.as_str())
+                    .raw("\",\"id\":\""),
+            };
+            o.plain_body(id)
+                .raw("\",\"ts\":\"")
+                .rfc3339_micros_body_cached(ts_micros, stamps);
+            match corr {
+                Some(c) => o.raw("\",\"corr\":").str(c),
+                None => o.raw("\""),
+            };
         }
     }
-    if let Some(c) = corr {
-        o.raw(",\"corr\":").str(c);
-    }
 }
-
-/// `scheduler_sender()` as JSON, after a comma.
-const SENDER: &str = ",\"sender\":{\"role\":\"scheduler\",\"id\":\"scheduler-control\"}";
 
 /// What one dispatch carries besides its envelope id and timestamp.
 pub struct DispatchFields<'a> {
@@ -123,9 +141,11 @@ fn dispatch_text(stamp: Stamp<'_>, f: &DispatchFields<'_>) -> String {
     head(&mut o, FrameType::Dispatch, stamp, Some(f.node_id));
     o.raw(",\"seq\":").u64(f.seq);
     o.raw(",\"tenant\":").str(f.tenant);
-    o.raw(SENDER).raw(",\"ack\":{\"request\":true}");
-    o.raw(",\"payload\":{\"concurrency_key\":")
-        .str_joined(&[f.run_id, ":", f.node_id]);
+    o.raw(concat!(
+        sender_json!(),
+        ",\"ack\":{\"request\":true},\"payload\":{\"concurrency_key\":"
+    ))
+    .str_joined(&[f.run_id, ":", f.node_id]);
     o.raw(",\"constraints\":{},\"node_id\":").str(f.node_id);
     o.raw(",\"node_type\":").str(f.node_type);
     o.raw(",\"package_name\":").str(f.package_name);
