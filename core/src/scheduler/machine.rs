@@ -630,10 +630,14 @@ impl Scheduler {
             self.stats.acks_unknown += 1;
             return;
         };
-        if let Some(p) = self.pending_acks.get(for_id).copied() {
-            if let Some(race) = self.cfg.ack_race {
-                if now.saturating_duration_since(p.sent_at) < race.window
-                    && self.rng.chance(race.probability)
+        // Without the race fault one lookup finds and removes the waiter; with it the waiter
+        // is looked at first, since a dropped ack leaves it in place.
+        let found = match self.cfg.ack_race {
+            None => self.pending_acks.remove_entry(for_id),
+            Some(race) => match self.pending_acks.get(for_id).copied() {
+                Some(p)
+                    if now.saturating_duration_since(p.sent_at) < race.window
+                        && self.rng.chance(race.probability) =>
                 {
                     self.stats.acks_race_dropped += 1;
                     self.emit(SchedEvent::AckIgnored {
@@ -643,12 +647,12 @@ impl Scheduler {
                     });
                     return;
                 }
-            }
-            // Invariant: the key was just found; the stored id (equal to `for_id`) moves.
-            let dispatch_id = self
-                .pending_acks
-                .remove_entry(for_id)
-                .map_or_else(|| for_id.to_string(), |(id, _)| id);
+                Some(_) => self.pending_acks.remove_entry(for_id),
+                None => None,
+            },
+        };
+        if let Some((dispatch_id, p)) = found {
+            // The stored id (equal to `for_id`) moves into the event.
             self.dispatch_acked(p.run, p.node, dispatch_id);
         } else if let Some(pos) = self.injected.iter().position(|(id, _)| id == for_id) {
             let for_id = match self.injected.remove(pos) {
