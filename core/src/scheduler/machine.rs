@@ -245,9 +245,10 @@ impl Scheduler {
     }
 
     fn send_ack(&mut self, now: Instant, conn: ConnId, acked: &Envelope) {
-        let id = self.new_id();
+        let mut id = [0u8; super::ack_id::UUID_LEN];
+        let id = super::ack_id::uuid_v4_into(&mut self.rng, &mut id);
         let ts = self.cfg.wall.unix_micros(now);
-        let text = ack_frame_at(&id, ts, &mut self.stamps, acked);
+        let text = ack_frame_at(id, ts, &mut self.stamps, acked);
         self.stats.acks_sent += 1;
         self.actions.push_back(SchedAction::Send { conn, text });
     }
