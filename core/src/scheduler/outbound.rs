@@ -61,8 +61,8 @@ fn ack_text(stamp: Stamp<'_>, acked: &Envelope) -> String {
     let mut buf = String::with_capacity(256 + acked.id.len() * 2 + corr + acked.tenant.len());
     let mut o = JsonOut::new(&mut buf);
     head(&mut o, FrameType::Ack, stamp, acked.corr.as_deref());
-    o.raw(",\"tenant\":").str(&acked.tenant);
-    o.raw(concat!(sender_json!(), ",\"ack\":{\"for\":"));
+    o.raw(",\"tenant\":\"").str_body(&acked.tenant);
+    o.raw(concat!("\"", sender_json!(), ",\"ack\":{\"for\":"));
     // The acked id twice: escaped once, its JSON text then copied.
     let at = o.written();
     o.str(&acked.id);
@@ -139,21 +139,26 @@ fn dispatch_text(stamp: Stamp<'_>, f: &DispatchFields<'_>) -> String {
     let mut buf = String::with_capacity(512);
     let mut o = JsonOut::new(&mut buf);
     head(&mut o, FrameType::Dispatch, stamp, Some(f.node_id));
+    // Every string as a body between literals that carry its quotes (one capacity check
+    // and copy per literal and per string, none per quote).
     o.raw(",\"seq\":").u64(f.seq);
-    o.raw(",\"tenant\":").str(f.tenant);
+    o.raw(",\"tenant\":\"").str_body(f.tenant);
     o.raw(concat!(
+        "\"",
         sender_json!(),
-        ",\"ack\":{\"request\":true},\"payload\":{\"concurrency_key\":"
-    ))
-    .str_joined(&[f.run_id, ":", f.node_id]);
-    o.raw(",\"constraints\":{},\"node_id\":").str(f.node_id);
-    o.raw(",\"node_type\":").str(f.node_type);
-    o.raw(",\"package_name\":").str(f.package_name);
-    o.raw(",\"package_version\":").str(f.package_version);
-    o.raw(",\"parameters\":").map(f.parameters);
-    o.raw(",\"run_id\":").str(f.run_id);
-    o.raw(",\"task_id\":").str(f.node_id);
-    o.raw("}}");
+        ",\"ack\":{\"request\":true},\"payload\":{\"concurrency_key\":\""
+    ));
+    o.str_body(f.run_id).raw(":").str_body(f.node_id);
+    o.raw("\",\"constraints\":{},\"node_id\":\"")
+        .str_body(f.node_id);
+    o.raw("\",\"node_type\":\"").str_body(f.node_type);
+    o.raw("\",\"package_name\":\"").str_body(f.package_name);
+    o.raw("\",\"package_version\":\"")
+        .str_body(f.package_version);
+    o.raw("\",\"parameters\":").map(f.parameters);
+    o.raw(",\"run_id\":\"").str_body(f.run_id);
+    o.raw("\",\"task_id\":\"").str_body(f.node_id);
+    o.raw("\"}}");
     buf
 }
 
