@@ -505,7 +505,7 @@ impl Scheduler {
             Body::Result(p) => {
                 // Acked before processing, as the real one does (spec §3.5).
                 self.ack_if_requested(now, conn, &env);
-                self.on_result(now, *p);
+                self.on_result(now, p);
             }
             Body::Feedback(p) => {
                 self.on_feedback(now, *p);

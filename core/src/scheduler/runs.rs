@@ -241,7 +241,9 @@ impl Scheduler {
     // results, errors, feedback
 
     /// Every copy is applied: no dedupe, no seq or state check (spec §3.5, §5.5).
-    pub(crate) fn on_result(&mut self, now: Instant, p: ResultPayload) {
+    /// Takes the decoded box and keeps it as the node's `last_result` (moving the payload out
+    /// and boxing it again was a free, an allocation and two copies of it per result).
+    pub(crate) fn on_result(&mut self, now: Instant, p: Box<ResultPayload>) {
         self.stats.results_received += 1;
         let status = NodeStatus::from_result(p.status);
         let Some(&ri) = self.run_index.get(&p.run_id) else {
@@ -279,7 +281,7 @@ impl Scheduler {
         node.results_received += 1;
         node.status = status;
         node.error = error;
-        node.last_result = Some(Box::new(p));
+        node.last_result = Some(p);
         if duplicate {
             self.stats.duplicate_results += 1;
         }
