@@ -508,7 +508,7 @@ impl Scheduler {
                 self.on_result(now, p);
             }
             Body::Feedback(p) => {
-                self.on_feedback(now, *p);
+                self.on_feedback(now, p);
                 self.ack_if_requested(now, conn, &env);
             }
             Body::CommandError(p) => {

@@ -402,7 +402,9 @@ impl Scheduler {
 
     /// Records stage/progress/message and merges `metadata.results` (or `{summary}`) into
     /// the node's partial result. Unknown runs and tasks are ignored.
-    pub(crate) fn on_feedback(&mut self, _now: Instant, p: FeedbackPayload) {
+    pub(crate) fn on_feedback(&mut self, _now: Instant, p: Box<FeedbackPayload>) {
+        // The decoded box, not its payload moved onto the stack; what the node keeps and the
+        // event does not (message, metadata) is moved out of it, not cloned.
         self.stats.feedback_received += 1;
         let Some(&ri) = self.run_index.get(&p.run_id) else {
             return;
@@ -419,20 +421,22 @@ impl Scheduler {
             node.last_progress = p.progress;
         }
         if p.message.is_some() {
-            node.last_message = p.message.clone();
+            node.last_message = p.message;
         }
-        if let Some(meta) = &p.metadata {
-            match (meta.get("results"), meta.get("summary")) {
-                (Some(Value::Object(results)), _) => {
+        if let Some(mut meta) = p.metadata {
+            // `results` wins when it is an object; `summary` counts only without `results`.
+            match meta.remove("results") {
+                Some(Value::Object(results)) => {
                     for (k, v) in results {
-                        node.partial_result.insert(k.clone(), v.clone());
+                        node.partial_result.insert(k, v);
                     }
                 }
-                (None, Some(summary)) => {
-                    node.partial_result
-                        .insert("summary".into(), summary.clone());
+                None => {
+                    if let Some(summary) = meta.remove("summary") {
+                        node.partial_result.insert("summary".into(), summary);
+                    }
                 }
-                _ => {}
+                Some(_) => {}
             }
         }
         let (run_id, node_id) = self.names(ri, ni);
