@@ -507,8 +507,8 @@ impl Scheduler {
                 self.ack_if_requested(now, conn, &env);
                 self.on_result(now, p);
             }
-            Body::Feedback(p) => {
-                self.on_feedback(now, p);
+            Body::Feedback(mut p) => {
+                self.on_feedback(now, &mut p);
                 self.ack_if_requested(now, conn, &env);
             }
             Body::CommandError(p) => {

@@ -402,9 +402,9 @@ impl Scheduler {
 
     /// Records stage/progress/message and merges `metadata.results` (or `{summary}`) into
     /// the node's partial result. Unknown runs and tasks are ignored.
-    pub(crate) fn on_feedback(&mut self, _now: Instant, p: Box<FeedbackPayload>) {
-        // The decoded box, not its payload moved onto the stack; what the node keeps and the
-        // event does not (message, metadata) is moved out of it, not cloned.
+    pub(crate) fn on_feedback(&mut self, _now: Instant, p: &mut FeedbackPayload) {
+        // Borrowed from the decoded box (not moved onto the stack); what the node keeps and
+        // the event does not (message, metadata) is taken out of it, not cloned.
         self.stats.feedback_received += 1;
         let Some(&ri) = self.run_index.get(&p.run_id) else {
             return;
@@ -421,9 +421,9 @@ impl Scheduler {
             node.last_progress = p.progress;
         }
         if p.message.is_some() {
-            node.last_message = p.message;
+            node.last_message = p.message.take();
         }
-        if let Some(mut meta) = p.metadata {
+        if let Some(mut meta) = p.metadata.take() {
             // `results` wins when it is an object; `summary` counts only without `results`.
             match meta.remove("results") {
                 Some(Value::Object(results)) => {
@@ -443,7 +443,7 @@ impl Scheduler {
         self.emit(SchedEvent::FeedbackRecorded {
             run_id,
             node_id,
-            stage: p.stage,
+            stage: p.stage.take(),
             progress: p.progress,
         });
     }
