@@ -108,6 +108,8 @@ pub struct Scheduler {
     pub(crate) injected: VecDeque<(String, ConnId)>,
     pub(crate) pkg_events: Vec<PkgEventRecord>,
     pub(crate) stats: SchedStats,
+    /// The last stamp's date and time of day, for the next frame's `ts` (output unchanged).
+    pub(crate) stamps: crate::time::StampCache,
 }
 
 impl Scheduler {
@@ -127,6 +129,7 @@ impl Scheduler {
             injected: VecDeque::new(),
             pkg_events: Vec::new(),
             stats: SchedStats::default(),
+            stamps: crate::time::StampCache::new(),
         }
     }
 
@@ -242,8 +245,10 @@ impl Scheduler {
     }
 
     fn send_ack(&mut self, now: Instant, conn: ConnId, acked: &Envelope) {
-        let id = self.new_id();
-        let text = ack_frame_at(&id, self.cfg.wall.unix_micros(now), acked);
+        let mut id = [0u8; super::ack_id::UUID_LEN];
+        let id = super::ack_id::uuid_v4_into(&mut self.rng, &mut id);
+        let ts = self.cfg.wall.unix_micros(now);
+        let text = ack_frame_at(id, ts, &mut self.stamps, acked);
         self.stats.acks_sent += 1;
         self.actions.push_back(SchedAction::Send { conn, text });
     }
@@ -500,10 +505,10 @@ impl Scheduler {
             Body::Result(p) => {
                 // Acked before processing, as the real one does (spec §3.5).
                 self.ack_if_requested(now, conn, &env);
-                self.on_result(now, *p);
+                self.on_result(now, p);
             }
-            Body::Feedback(p) => {
-                self.on_feedback(now, *p);
+            Body::Feedback(mut p) => {
+                self.on_feedback(now, &mut p);
                 self.ack_if_requested(now, conn, &env);
             }
             Body::CommandError(p) => {
@@ -626,10 +631,14 @@ impl Scheduler {
             self.stats.acks_unknown += 1;
             return;
         };
-        if let Some(p) = self.pending_acks.get(for_id).copied() {
-            if let Some(race) = self.cfg.ack_race {
-                if now.saturating_duration_since(p.sent_at) < race.window
-                    && self.rng.chance(race.probability)
+        // Without the race fault one lookup finds and removes the waiter; with it the waiter
+        // is looked at first, since a dropped ack leaves it in place.
+        let found = match self.cfg.ack_race {
+            None => self.pending_acks.remove_entry(for_id),
+            Some(race) => match self.pending_acks.get(for_id).copied() {
+                Some(p)
+                    if now.saturating_duration_since(p.sent_at) < race.window
+                        && self.rng.chance(race.probability) =>
                 {
                     self.stats.acks_race_dropped += 1;
                     self.emit(SchedEvent::AckIgnored {
@@ -639,12 +648,12 @@ impl Scheduler {
                     });
                     return;
                 }
-            }
-            // Invariant: the key was just found; the stored id (equal to `for_id`) moves.
-            let dispatch_id = self
-                .pending_acks
-                .remove_entry(for_id)
-                .map_or_else(|| for_id.to_string(), |(id, _)| id);
+                Some(_) => self.pending_acks.remove_entry(for_id),
+                None => None,
+            },
+        };
+        if let Some((dispatch_id, p)) = found {
+            // The stored id (equal to `for_id`) moves into the event.
             self.dispatch_acked(p.run, p.node, dispatch_id);
         } else if let Some(pos) = self.injected.iter().position(|(id, _)| id == for_id) {
             let for_id = match self.injected.remove(pos) {

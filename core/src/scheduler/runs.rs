@@ -93,6 +93,7 @@ impl Scheduler {
         let text = dispatch_frame_at(
             &id,
             ts,
+            &mut self.stamps,
             &DispatchFields {
                 run_id: &run.run_id,
                 tenant: &run.tenant,
@@ -240,7 +241,9 @@ impl Scheduler {
     // results, errors, feedback
 
     /// Every copy is applied: no dedupe, no seq or state check (spec §3.5, §5.5).
-    pub(crate) fn on_result(&mut self, now: Instant, p: ResultPayload) {
+    /// Takes the decoded box and keeps it as the node's `last_result` (moving the payload out
+    /// and boxing it again was a free, an allocation and two copies of it per result).
+    pub(crate) fn on_result(&mut self, now: Instant, p: Box<ResultPayload>) {
         self.stats.results_received += 1;
         let status = NodeStatus::from_result(p.status);
         let Some(&ri) = self.run_index.get(&p.run_id) else {
@@ -278,7 +281,7 @@ impl Scheduler {
         node.results_received += 1;
         node.status = status;
         node.error = error;
-        node.last_result = Some(Box::new(p));
+        node.last_result = Some(p);
         if duplicate {
             self.stats.duplicate_results += 1;
         }
@@ -399,7 +402,9 @@ impl Scheduler {
 
     /// Records stage/progress/message and merges `metadata.results` (or `{summary}`) into
     /// the node's partial result. Unknown runs and tasks are ignored.
-    pub(crate) fn on_feedback(&mut self, _now: Instant, p: FeedbackPayload) {
+    pub(crate) fn on_feedback(&mut self, _now: Instant, p: &mut FeedbackPayload) {
+        // Borrowed from the decoded box (not moved onto the stack); what the node keeps and
+        // the event does not (message, metadata) is taken out of it, not cloned.
         self.stats.feedback_received += 1;
         let Some(&ri) = self.run_index.get(&p.run_id) else {
             return;
@@ -416,27 +421,29 @@ impl Scheduler {
             node.last_progress = p.progress;
         }
         if p.message.is_some() {
-            node.last_message = p.message.clone();
+            node.last_message = p.message.take();
         }
-        if let Some(meta) = &p.metadata {
-            match (meta.get("results"), meta.get("summary")) {
-                (Some(Value::Object(results)), _) => {
+        if let Some(mut meta) = p.metadata.take() {
+            // `results` wins when it is an object; `summary` counts only without `results`.
+            match meta.remove("results") {
+                Some(Value::Object(results)) => {
                     for (k, v) in results {
-                        node.partial_result.insert(k.clone(), v.clone());
+                        node.partial_result.insert(k, v);
                     }
                 }
-                (None, Some(summary)) => {
-                    node.partial_result
-                        .insert("summary".into(), summary.clone());
+                None => {
+                    if let Some(summary) = meta.remove("summary") {
+                        node.partial_result.insert("summary".into(), summary);
+                    }
                 }
-                _ => {}
+                Some(_) => {}
             }
         }
         let (run_id, node_id) = self.names(ri, ni);
         self.emit(SchedEvent::FeedbackRecorded {
             run_id,
             node_id,
-            stage: p.stage,
+            stage: p.stage.take(),
             progress: p.progress,
         });
     }

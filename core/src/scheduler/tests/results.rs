@@ -297,6 +297,44 @@ fn feedback_is_counted_and_results_merged() {
     assert_eq!(h.s.stats().feedback_received, 4);
 }
 
+/// `results` decides when present: an object is merged and `summary` beside it ignored; any
+/// other `results` value merges nothing, not even the `summary` beside it.
+#[test]
+fn feedback_summary_counts_only_without_results() {
+    let mut h = H::default_cfg();
+    run_with(&mut h, RunSpec::new("r", vec![node("a")]));
+    let meta = |m: serde_json::Value| json!({ "metadata": m });
+    h.frame(
+        1,
+        &feedback(
+            "f1",
+            "r",
+            "a",
+            meta(json!({"results": {"z": 3}, "summary": "no"})),
+        ),
+    );
+    h.frame(
+        1,
+        &feedback("f2", "r", "a", meta(json!({"results": 5, "summary": "no"}))),
+    );
+    h.frame(1, &feedback("f3", "r", "a", meta(json!({"results": null}))));
+    let n = h.s.run("r").unwrap().node("a").unwrap();
+    assert_eq!(n.feedback_count, 3);
+    assert_eq!(
+        serde_json::Value::Object(n.partial_result.clone()),
+        json!({"z": 3})
+    );
+    h.frame(
+        1,
+        &feedback("f4", "r", "a", meta(json!({"summary": {"k": [1]}}))),
+    );
+    let n = h.s.run("r").unwrap().node("a").unwrap();
+    assert_eq!(
+        serde_json::Value::Object(n.partial_result.clone()),
+        json!({"z": 3, "summary": {"k": [1]}})
+    );
+}
+
 #[test]
 fn node_of_a_disconnected_worker_stays_running_and_accepts_a_late_result_elsewhere() {
     let mut h = H::default_cfg();
