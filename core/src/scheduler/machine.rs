@@ -245,8 +245,8 @@ impl Scheduler {
     }
 
     fn send_ack(&mut self, now: Instant, conn: ConnId, acked: &Envelope) {
-        let mut id = [0u8; super::ack_id::UUID_LEN];
-        let id = super::ack_id::uuid_v4_into(&mut self.rng, &mut id);
+        let mut id = [0u8; crate::rng::UUID_LEN];
+        let id = self.rng.uuid_v4_into(&mut id);
         let ts = self.cfg.wall.unix_micros(now);
         let text = ack_frame_at(id, ts, &mut self.stamps, acked);
         self.stats.acks_sent += 1;

@@ -9,7 +9,6 @@
 //! dedupe); the global head-of-line blocking of its dispatcher loop is not (timers are per
 //! node).
 
-mod ack_id;
 mod config;
 mod inject_id;
 mod io;
