@@ -50,17 +50,15 @@ impl Worker {
     /// order and shape as `Envelope` (and the serde `OutEnvelope` it replaced, which the
     /// test below keeps as the oracle), without serde or an intermediate JSON map.
     pub(crate) fn build_frame<T: WriteJson>(&mut self, head: Head<'_>, payload: &T) -> OutFrame {
-        let id = self.rng.uuid_v4();
         let ts = self.cfg.wall.unix_micros(self.now);
-        let text = envelope_text(
-            &head,
-            &id,
+        frame_of(
+            &mut self.rng,
             ts,
             &mut self.stamps,
             &self.identity_json,
+            head,
             payload,
-        );
-        OutFrame::new(head.kind, id, head.corr, head.seq, text)
+        )
     }
 
     pub(crate) fn handshake_frame(&mut self) -> OutFrame {
@@ -106,21 +104,21 @@ impl Worker {
     /// place ([`RegisterOut`]) rather than copied into a `RegisterPayload` first.
     pub(crate) fn register_frame(&mut self, empty_inventory: bool) -> OutFrame {
         let head = Head::new(FrameType::Register).request_ack();
-        let id = self.rng.uuid_v4();
         let ts = self.cfg.wall.unix_micros(self.now);
+        // The payload borrows the config and inventory, so the frame is built from the
+        // machine's other fields rather than through `build_frame(&mut self, ..)`.
         let payload = RegisterOut {
             cfg: &self.cfg,
             inventory: (!empty_inventory).then_some(&self.inventory),
         };
-        let text = envelope_text(
-            &head,
-            &id,
+        frame_of(
+            &mut self.rng,
             ts,
             &mut self.stamps,
             &self.identity_json,
+            head,
             &payload,
-        );
-        OutFrame::new(head.kind, id, head.corr, head.seq, text)
+        )
     }
 
     /// The payload [`RegisterOut`] writes, as a value (the oracle of its test).
@@ -376,6 +374,21 @@ impl<'a> Layout<'a> {
 /// (plain by construction, written without the escape scan), `ts_micros` the wall time
 /// written as its RFC 3339 stamp in place (through the machine's `stamps`), `identity`
 /// [`identity_json`]'s text.
+/// A frame with a fresh id (drawn from `rng`) stamped `ts_micros`: `Worker::build_frame`
+/// from the machine's fields, so a payload that borrows other fields can use it too.
+fn frame_of<T: WriteJson>(
+    rng: &mut crate::rng::Rng,
+    ts_micros: u64,
+    stamps: &mut StampCache,
+    identity: &str,
+    head: Head<'_>,
+    payload: &T,
+) -> OutFrame {
+    let id = rng.uuid_v4();
+    let text = envelope_text(&head, &id, ts_micros, stamps, identity, payload);
+    OutFrame::new(head.kind, id, head.corr, head.seq, text)
+}
+
 fn envelope_text<T: WriteJson>(
     head: &Head,
     id: &str,
