@@ -3,7 +3,7 @@
 # instrumented, trained on seeds the benchmarks and CI never run, then rebuilt with the
 # merged profile. Same code, same runs (the counters and per-seed log hashes are those of
 # the plain build); LLVM lays out and inlines by measured branch and call counts, which
-# took ~1.2x fewer CPU seconds on this project's machines.
+# took 1.1-1.2x fewer CPU seconds than the plain build (BENCHMARKS.md §4).
 #
 #   sim/scripts/build-pgo.sh                 # prints the binary's path on its last line
 #   LLVM_PROFDATA=/path/to/llvm-profdata sim/scripts/build-pgo.sh
