@@ -83,18 +83,9 @@ pub fn format_rfc3339_micros(unix_micros: u64) -> String {
 /// Appends [`format_rfc3339_micros`]'s text to `buf`: the frame writers put the stamp
 /// straight into the frame (no `String` of its own to allocate, copy and free).
 pub fn push_rfc3339_micros(buf: &mut String, unix_micros: u64) {
-    let secs = unix_micros / 1_000_000;
-    let (y, m, d) = civil_from_unsigned_days(secs / 86_400);
-    if y > 9999 {
-        return push_wide_year(buf, unix_micros);
-    }
-    // Every frame carries one: digits written straight into one buffer (same text), two
-    // at a time from a table (a `% 10` step per digit was most of this function's cost).
-    let mut b = Stamp(*TEMPLATE);
-    put_date(&mut b.0, y, m, d);
-    put_time_of_day(&mut b.0, secs % 86_400);
-    put_micros(&mut b.0, unix_micros % 1_000_000);
-    b.push_to(buf);
+    // One writer: a fresh cache holds a correct entry (the epoch), so this is the cached
+    // writer's text with nothing to reuse.
+    push_rfc3339_micros_cached(buf, unix_micros, &mut StampCache::new());
 }
 
 /// The last second a machine stamped, as its `YYYY-MM-DDTHH:MM:SS` text: a machine stamps
